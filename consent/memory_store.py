@@ -1,0 +1,27 @@
+"""In-memory consent store, for tests and ephemeral simulations."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from consent.grants import GrantEvent, GrantId, GrantState, current_grants
+from consent.store import ConsentStore
+
+__all__ = ["InMemoryConsentStore"]
+
+
+class InMemoryConsentStore(ConsentStore):
+    """Keeps the event log in a list; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._events: list[GrantEvent] = []
+
+    def events(self) -> list[GrantEvent]:
+        return list(self._events)
+
+    def _states_for(self, grant_ids: Collection[GrantId]) -> dict[GrantId, GrantState]:
+        wanted = set(grant_ids)
+        return current_grants(e for e in self._events if e.grant_id in wanted)
+
+    def _write(self, events: Sequence[GrantEvent]) -> None:
+        self._events.extend(events)

@@ -1,0 +1,327 @@
+"""Consent stores: the append-only grant log behind the training and scoring checks.
+
+:class:`ConsentStore` is the seam every backend implements (write and read events); the
+queries are answered by the shared fold in :mod:`consent.eligibility`, so that every backend
+answers alike. :class:`SQLAlchemyConsentStore` keeps the log in one append-only
+``consent_events`` table and commits each append in its own transaction, so a crash loses at
+most the append in flight; :class:`SQLiteConsentStore` is the embedded default.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    select,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.types import TypeDecorator
+
+from consent.eligibility import eligible_subjects
+from consent.eligibility import exclusion_reasons as _exclusion_reasons
+from consent.errors import ConsentError, InvalidGrantError
+from consent.grants import (
+    Grant,
+    GrantEvent,
+    GrantId,
+    GrantState,
+    SubjectId,
+    apply_event,
+    current_grants,
+    ensure_utc,
+)
+
+__all__ = ["ConsentStore", "SQLAlchemyConsentStore", "SQLiteConsentStore"]
+
+logger = logging.getLogger(__name__)
+
+
+class ConsentStore(ABC):
+    """An append-only log of :class:`GrantEvent` plus the queries the platform needs.
+
+    Backends implement :meth:`events`, :meth:`_states_for` and :meth:`_write`; everything else
+    is shared, so a contract test over all backends checks one behaviour.
+    """
+
+    @abstractmethod
+    def events(self) -> list[GrantEvent]:
+        """Every event in append order."""
+
+    @abstractmethod
+    def _states_for(self, grant_ids: Collection[GrantId]) -> dict[GrantId, GrantState]:
+        """Current state of those of ``grant_ids`` that the log knows."""
+
+    @abstractmethod
+    def _write(self, events: Sequence[GrantEvent]) -> None:
+        """Durably append ``events``, all or none."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release the backend's resources."""
+
+    def __enter__(self) -> ConsentStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def append(self, events: Sequence[GrantEvent]) -> None:
+        """Append ``events`` atomically after checking them against the log.
+
+        Refuses a second grant with a known id, a withdrawal of an unknown grant and a second
+        withdrawal; nothing is written when any event is refused.
+        """
+        batch = list(events)
+        if not batch:
+            return
+        states = self._states_for({e.grant_id for e in batch})
+        for event in batch:
+            apply_event(states, event)
+        self._write(batch)
+        logger.debug("appended %d consent events", len(batch))
+
+    def grant(
+        self,
+        *,
+        subject_id: str,
+        institution: str,
+        purpose: str,
+        categories: Iterable[str],
+        starts_at: datetime,
+        expires_at: datetime | None,
+        evidence_hash: str,
+        channel: str,
+        grant_id: str | None = None,
+        recorded_at: datetime | None = None,
+    ) -> Grant:
+        """Record a new grant and return it.
+
+        ``grant_id`` defaults to a random UUID and ``recorded_at`` (when the grant was given)
+        to ``starts_at``.
+        """
+        grant = Grant(
+            grant_id=GrantId(grant_id if grant_id is not None else str(uuid.uuid4())),
+            subject_id=SubjectId(subject_id),
+            institution=institution,
+            purpose=purpose,
+            categories=frozenset(categories),
+            starts_at=starts_at,
+            expires_at=expires_at,
+            evidence_hash=evidence_hash,
+            channel=channel,
+        )
+        at = grant.starts_at if recorded_at is None else recorded_at
+        self.append([GrantEvent.granted(grant, at=at)])
+        return grant
+
+    def withdraw(self, grant_id: str, *, at: datetime) -> GrantEvent:
+        """Withdraw ``grant_id`` with effect from ``at`` (not retroactive) in one call."""
+        event = GrantEvent.withdrawn(grant_id, at=at)
+        self.append([event])
+        return event
+
+    def states(self) -> dict[GrantId, GrantState]:
+        """The current state of every grant (the fold of :meth:`events`)."""
+        return current_grants(self.events())
+
+    def active_subjects(
+        self,
+        *,
+        purpose: str,
+        categories: Iterable[str],
+        at: datetime,
+        institution: str | None = None,
+    ) -> frozenset[SubjectId]:
+        """Subjects holding, at ``at``, a non-withdrawn grant for exactly ``purpose`` whose
+        categories include all of ``categories`` and with ``starts_at <= at < expires_at``.
+
+        ``institution`` restricts the answer to grants made to that institution.
+        """
+        return eligible_subjects(
+            self.states(),
+            purpose=purpose,
+            categories=categories,
+            at=at,
+            institution=institution,
+        )
+
+    def exclusion_reasons(
+        self,
+        subject_ids: Iterable[str],
+        *,
+        purpose: str,
+        categories: Iterable[str],
+        at: datetime,
+        institution: str | None = None,
+    ) -> Counter[str]:
+        """Counts by reason of the subjects in ``subject_ids`` that may not be used.
+
+        Reasons: ``never_granted``, ``withdrawn``, ``expired``, ``not_yet_valid``,
+        ``wrong_purpose``, ``categories_not_covered``. Eligible subjects are not counted.
+        """
+        return _exclusion_reasons(
+            self.states(),
+            subject_ids,
+            purpose=purpose,
+            categories=categories,
+            at=at,
+            institution=institution,
+        )
+
+
+class _UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC and hands them back aware (any dialect)."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return ensure_utc(value, name="timestamp").replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_metadata = MetaData()
+_events_table = Table(
+    "consent_events",
+    _metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("at", _UTCDateTime(), nullable=False),
+    Column("subject_id", String(64)),
+    Column("institution", String(128)),
+    Column("purpose", String(32)),
+    Column("categories", Text),
+    Column("starts_at", _UTCDateTime()),
+    Column("expires_at", _UTCDateTime()),
+    Column("evidence_hash", String(128)),
+    Column("channel", String(64)),
+    UniqueConstraint("grant_id", "kind", name="uq_consent_events_grant_kind"),
+    Index("ix_consent_events_subject", "subject_id"),
+)
+
+# SQLite caps the number of bound parameters per statement; query ids in chunks below it.
+_ID_CHUNK = 500
+
+
+def _event_row(event: GrantEvent) -> dict[str, Any]:
+    row: dict[str, Any] = {"kind": event.kind, "grant_id": event.grant_id, "at": event.at}
+    grant = event.grant
+    if grant is not None:
+        row.update(
+            subject_id=grant.subject_id,
+            institution=grant.institution,
+            purpose=grant.purpose,
+            categories=json.dumps(sorted(grant.categories)),
+            starts_at=grant.starts_at,
+            expires_at=grant.expires_at,
+            evidence_hash=grant.evidence_hash,
+            channel=grant.channel,
+        )
+    return row
+
+
+def _row_event(row: Any) -> GrantEvent:
+    grant_id = GrantId(row.grant_id)
+    if row.kind == "withdrawn":
+        return GrantEvent.withdrawn(grant_id, at=row.at)
+    grant = Grant(
+        grant_id=grant_id,
+        subject_id=SubjectId(row.subject_id),
+        institution=row.institution,
+        purpose=row.purpose,
+        categories=frozenset(json.loads(row.categories)),
+        starts_at=row.starts_at,
+        expires_at=row.expires_at,
+        evidence_hash=row.evidence_hash,
+        channel=row.channel,
+    )
+    return GrantEvent.granted(grant, at=row.at)
+
+
+class SQLAlchemyConsentStore(ConsentStore):
+    """Consent log in a SQL database reached through SQLAlchemy (SQLite, PostgreSQL)."""
+
+    def __init__(self, url_or_engine: str | Engine) -> None:
+        self._engine = (
+            create_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        )
+        try:
+            _metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            raise ConsentError(f"cannot open consent database: {exc}") from exc
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self._engine.dispose()
+
+    def events(self) -> list[GrantEvent]:
+        query = select(_events_table).order_by(_events_table.c.seq)
+        with self._engine.connect() as conn:
+            return [_row_event(row) for row in conn.execute(query)]
+
+    def _states_for(self, grant_ids: Collection[GrantId]) -> dict[GrantId, GrantState]:
+        ids = sorted(grant_ids)
+        rows: list[Any] = []
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                query = (
+                    select(_events_table)
+                    .where(_events_table.c.grant_id.in_(chunk))
+                    .order_by(_events_table.c.seq)
+                )
+                rows.extend(conn.execute(query))
+        rows.sort(key=lambda row: row.seq)
+        return current_grants(_row_event(row) for row in rows)
+
+    def _write(self, events: Sequence[GrantEvent]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(_events_table.insert(), [_event_row(e) for e in events])
+        except IntegrityError as exc:
+            raise InvalidGrantError(
+                "consent log refused the append (a grant id recorded concurrently?)"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise ConsentError(f"cannot write to consent database: {exc}") from exc
+
+
+class SQLiteConsentStore(SQLAlchemyConsentStore):
+    """The embedded default: one SQLite file, created on first use."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(f"sqlite:///{self.path}")

@@ -1,0 +1,142 @@
+"""The coordinator's ``fedrisk`` sub-commands and its terminal output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from models.baselines import BaselineResult
+from models.errors import ModelsError
+from models.federation import FederationSpec
+from models.registry import ModelRegistry
+from models.scoring import score_file
+
+from .report import FederationReport, RoundRecord
+
+app = typer.Typer(no_args_is_help=True)
+models_cli = typer.Typer(help="The local model registry.", no_args_is_help=True)
+app.add_typer(models_cli, name="models")
+
+DEFAULT_REGISTRY = Path(os.environ.get("FEDRISK_REGISTRY", "fedrisk-demo/runs/registry"))
+RegistryOption = Annotated[
+    Path,
+    typer.Option(help="Model registry directory (env FEDRISK_REGISTRY).", envvar="FEDRISK_REGISTRY"),
+]
+
+
+@app.command()
+def score(
+    model: Annotated[str, typer.Option(help="Registered model name, e.g. demo-iot.")],
+    input: Annotated[Path, typer.Option("--input", help="CSV with the model's features.")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write id,score,band.")],
+    version: Annotated[str | None, typer.Option(help="Model version (default: latest).")] = None,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Score a CSV file with a registered model (ONNX Runtime)."""
+    console = Console(stderr=True)
+    try:
+        summary = score_file(
+            ModelRegistry(registry), model=model, version=version, input_path=input, output_path=output
+        )
+    except (ModelsError, OSError) as exc:
+        console.print(f"[bold red]error[/]: {exc}")
+        raise typer.Exit(code=1) from None
+    console.print(f"Scored {summary.n_rows} rows with {model} {summary.version} → {output}")
+    for band, count in sorted(summary.band_counts.items()):
+        console.print(f"  band {band}: {count}")
+
+
+@models_cli.command("list")
+def list_models(registry: RegistryOption = DEFAULT_REGISTRY) -> None:
+    """List registered models and versions."""
+    table = Table("model", "version", "privacy", "AUC", "created")
+    for entry in ModelRegistry(registry).list():
+        card = entry.card
+        auc = card.metrics.get("auc")
+        table.add_row(
+            card.name, card.version, str(card.privacy_mode),
+            f"{auc:.4f}" if isinstance(auc, float) else "-", str(card.created_at),
+        )
+    Console().print(table)
+
+
+@models_cli.command("show")
+def show_model(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str | None, typer.Option(help="Version (default latest).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Print a model card."""
+    reg = ModelRegistry(registry)
+    entry = reg.get(name, version) if version else reg.latest(name)
+    if as_json:
+        typer.echo(json.dumps(entry.card.to_dict(), indent=2))
+    else:
+        typer.echo(entry.card.to_markdown())
+
+
+def print_round(console: Console, spec: FederationSpec, record: RoundRecord) -> None:
+    """One line per round: status, AUC, contributors, rejections, ε."""
+    auc = f"{record.auc:.4f}" if record.auc is not None else "  -   "
+    eps = ", ".join(f"{k} {v:.2f}" for k, v in sorted(record.epsilon.items()))
+    status = "[green]ok[/]" if record.status == "ok" else f"[red]FAILED[/] ({record.failure})"
+    console.print(
+        f"round {record.server_round:>3}/{spec.rounds}  {status}  AUC {auc}  "
+        f"{len(record.contributors)} contributors  {record.duration_s:6.2f}s"
+        + (f"  ε: {eps}" if eps else "")
+    )
+    for who, why in record.rejected.items():
+        console.print(f"   [yellow]rejected[/] {who}: {why}")
+
+
+def print_summary(console: Console, report: FederationReport) -> None:
+    """The participants table and final figures of a run."""
+    table = Table("participant", "accepted", "rows", "used", "excluded (consent)", "ε")
+    eps = report.epsilon_per_participant()
+    for p in report.participants:
+        excluded = ", ".join(f"{k} {v}" for k, v in sorted(p.excluded.items())) or "-"
+        table.add_row(
+            p.name, "yes" if p.accepted else f"[red]no[/]: {p.reason}", str(p.rows_total),
+            str(p.rows_used), excluded, f"{eps[p.name]:.3f}" if p.name in eps else "-",
+        )
+    console.print(table)
+    final = report.final
+    if final.get("auc") is not None:
+        console.print(
+            f"Final AUC {final['auc']:.4f}, log-loss {final['log_loss']:.4f}; "
+            f"model {report.model_version or '(not registered)'}"
+        )
+
+
+def print_comparison(console: Console, report: FederationReport, baselines: BaselineResult) -> None:
+    """The demo's closing table: federated vs centralized vs best single participant, and ε."""
+    table = Table("model", "AUC on the evaluation set", "note", title="What federation buys")
+    final_auc = report.final.get("auc")
+    best_name, best_auc = baselines.best_single
+    table.add_row(
+        f"federated ({report.privacy_mode})",
+        f"{final_auc:.4f}" if final_auc is not None else "-",
+        "raw data never left a node",
+    )
+    table.add_row(
+        "centralized (pooled)", f"{baselines.centralized_auc:.4f}", "the limit; not allowed"
+    )
+    table.add_row(f"best single node ({best_name})", f"{best_auc:.4f}", "going it alone")
+    for name, auc in sorted(baselines.single_auc.items()):
+        if name != best_name:
+            table.add_row(f"  {name} alone", f"{auc:.4f}", "")
+    console.print(table)
+    eps = report.epsilon_per_participant()
+    if eps:
+        delta = report.privacy.get("dp", {}).get("delta")
+        console.print(
+            "ε spent per participant (δ = %s): " % delta
+            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(eps.items()))
+        )

@@ -1,0 +1,253 @@
+"""Round orchestration: handshake, rounds with robust aggregation, evaluation, checkpoints.
+
+This is the body of the coordinator's ServerApp. It runs unchanged in Flower's simulation
+runtime and on a SuperLink: it only speaks to participants through the ``Grid``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from models import wire
+from models.federation import FederationSpec
+from models.layout import checkpoint_dir, public_key_path
+from models.nets import build_network
+from models.parameters import from_arrays, to_arrays
+from models.resolve import Architecture, architecture, training_schema
+from models.tabular import TabularData, load_table
+from models.training import evaluate
+from privacy.he.context import PublicContext
+
+from .checkpoints import save_checkpoint
+from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
+from .report import FederationReport, RoundRecord
+from .strategies.base import Aggregate, RoundContext, Strategy
+from .strategies.encrypted_aggregation import EncryptedAggregation
+from .strategies.fedavg import FedAvg, FedProx
+from .update_checks import log_rejections
+
+logger = logging.getLogger(__name__)
+
+RoundListener = Callable[[RoundRecord], None]
+
+
+@dataclass(frozen=True)
+class FederationResult:
+    """The report and the final global model of a finished federation."""
+
+    report: FederationReport
+    model: torch.nn.Module
+    n_features: int
+
+
+def build_strategy(spec: FederationSpec, *, public: PublicContext | None) -> Strategy:
+    """FedAvg or FedProx, wrapped in encrypted aggregation for the CKKS privacy modes."""
+    inner: Strategy = FedProx(proximal_mu=spec.proximal_mu) if spec.strategy == "fedprox" else FedAvg()
+    if spec.privacy.uses_he:
+        if public is None:
+            raise FederationAbortedError("privacy mode needs CKKS but no public context was given")
+        return EncryptedAggregation(inner, public=public)
+    return inner
+
+
+def run_federation(
+    grid: Grid,
+    spec: FederationSpec,
+    *,
+    on_round: RoundListener | None = None,
+    connect_timeout_s: float = 120.0,
+    round_timeout_s: float | None = 3600.0,
+) -> FederationResult:
+    """Run every round of a horizontal federation and return the report and final model."""
+    schema = training_schema(spec)
+    arch = architecture(spec)
+    evaluation = load_table(spec.evaluation_file, schema) if spec.evaluation_file else None
+    public = PublicContext.load(public_key_path(spec)) if spec.privacy.uses_he else None
+    strategy = build_strategy(spec, public=public)
+    report = _new_report(spec, schema_hash=schema.hash(), strategy=strategy.name)
+
+    nodes = wait_for_nodes(grid, expected=len(spec.participants), timeout_s=connect_timeout_s)
+    roster = run_handshake(
+        grid,
+        nodes,
+        schema=schema,
+        fingerprint=public.fingerprint if public is not None else None,
+        federation=spec.name,
+        timeout_s=round_timeout_s,
+    )
+    report.participants.extend(roster.records)
+    if len(roster.nodes) < spec.min_participants:
+        refused = "; ".join(f"{r.name}: {r.reason}" for r in roster.records if not r.accepted)
+        raise FederationAbortedError(
+            f"only {len(roster.nodes)} participant(s) accepted, min_participants is "
+            f"{spec.min_participants}. {refused}"
+        )
+
+    model = build_network(arch.kind, n_features=len(schema.features), hidden=arch.hidden, seed=spec.seed)
+    arrays = [a.astype(np.float32) for a in to_arrays(model)]
+    shapes = tuple(tuple(a.shape) for a in arrays)
+    run_id = uuid.uuid4().hex[:12]
+    epsilon: dict[str, float] = {}
+    for server_round in range(1, spec.rounds + 1):
+        started = time.monotonic()
+        ctx = RoundContext(server_round, shapes, roster.nodes, spec.min_participants, round_timeout_s)
+        replies = _train_round(grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch)
+        aggregate = strategy.aggregate_train(replies, ctx=ctx, grid=grid)
+        log_rejections(server_round, aggregate.rejections)
+        epsilon.update(_epsilons(replies, roster.nodes))
+        if aggregate.arrays is not None:
+            arrays = [a.astype(np.float32) for a in aggregate.arrays]
+            save_checkpoint(checkpoint_dir(spec), server_round=server_round, arrays=arrays)
+        else:
+            logger.error("round %d failed: %s; keeping the last good model", server_round, aggregate.failure)
+        record = _round_record(
+            server_round, aggregate, replies, roster.nodes, dict(epsilon), started,
+            metrics=_evaluate(model, arrays, evaluation),
+        )
+        report.rounds.append(record)
+        if on_round is not None:
+            on_round(record)
+
+    from_arrays(model, arrays)
+    final = report.rounds[-1] if report.rounds else None
+    report.final = {
+        "auc": final.auc if final else None,
+        "log_loss": final.log_loss if final else None,
+        "epsilon": report.epsilon_per_participant(),
+        "rounds_ok": sum(1 for r in report.rounds if r.status == "ok"),
+        "rounds_failed": sum(1 for r in report.rounds if r.status == "failed"),
+    }
+    return FederationResult(report=report, model=model, n_features=len(schema.features))
+
+
+def _new_report(spec: FederationSpec, *, schema_hash: str, strategy: str) -> FederationReport:
+    privacy: dict[str, object] = {"mode": spec.privacy}
+    if spec.privacy.uses_dp and spec.dp is not None:
+        privacy["dp"] = {
+            "target_epsilon": spec.dp.target_epsilon,
+            "delta": spec.dp.delta,
+            "max_grad_norm": spec.dp.max_grad_norm,
+            "accountant": spec.dp.accountant,
+            "mechanism": "DP-SGD (Opacus), Poisson sampling, record-level",
+        }
+    if spec.privacy.uses_he:
+        privacy["he"] = {
+            "scheme": "CKKS (TenSEAL)",
+            "poly_modulus_degree": spec.he.poly_modulus_degree,
+            "coeff_mod_bit_sizes": list(spec.he.coeff_mod_bit_sizes),
+            "global_scale_bits": spec.he.global_scale_bits,
+        }
+    return FederationReport(
+        federation=spec.name,
+        model=spec.model,
+        mode=spec.mode,
+        privacy_mode=spec.privacy,
+        privacy=privacy,
+        strategy=strategy,
+        rounds_planned=spec.rounds,
+        schema_hash=schema_hash,
+        warnings=list(spec.warnings),
+    )
+
+
+def _train_round(
+    grid: Grid,
+    spec: FederationSpec,
+    strategy: Strategy,
+    arrays: list[np.ndarray],
+    *,
+    ctx: RoundContext,
+    run_id: str,
+    arch: Architecture,
+) -> list[Message]:
+    config = ConfigRecord(
+        {
+            "server-round": ctx.server_round,
+            "total-rounds": spec.rounds,
+            "model-kind": arch.kind,
+            "hidden": list(arch.hidden),
+            "local-epochs": spec.local_epochs,
+            "batch-size": spec.batch_size,
+            "learning-rate": spec.learning_rate,
+            "use-dp": spec.privacy.uses_dp,
+            "use-he": False,
+            "seed": spec.seed,
+            "run-id": run_id,
+        }
+    )
+    if spec.privacy.uses_dp and spec.dp is not None:
+        config["target-epsilon"] = spec.dp.target_epsilon
+        config["delta"] = spec.dp.delta
+        config["max-grad-norm"] = spec.dp.max_grad_norm
+        config["accountant"] = spec.dp.accountant
+    config = strategy.configure_train(config)
+    messages = []
+    for node in ctx.participants:
+        content = RecordDict({wire.ARRAYS: ArrayRecord(arrays), wire.CONFIG: config})
+        messages.append(Message(content, dst_node_id=node, message_type=wire.TRAIN))
+    replies = list(grid.send_and_receive(messages, timeout=ctx.timeout_s))
+    answered = {m.metadata.src_node_id for m in replies}
+    for node, name in ctx.participants.items():
+        if node not in answered:
+            logger.warning("round %d: no answer from %s within the timeout", ctx.server_round, name)
+    return replies
+
+
+def _epsilons(replies: list[Message], names: dict[int, str]) -> dict[str, float]:
+    out = {}
+    for msg in replies:
+        if msg.has_error() or wire.METRICS not in msg.content:
+            continue
+        value = msg.content[wire.METRICS].get("epsilon")
+        if isinstance(value, float | int):
+            out[names.get(msg.metadata.src_node_id, str(msg.metadata.src_node_id))] = float(value)
+    return out
+
+
+def _evaluate(
+    model: torch.nn.Module, arrays: list[np.ndarray], evaluation: TabularData | None
+) -> tuple[float | None, float | None]:
+    if evaluation is None or evaluation.labels is None:
+        return None, None
+    from_arrays(model, arrays)
+    metrics = evaluate(model, evaluation.features, evaluation.labels)
+    return metrics.auc, metrics.log_loss
+
+
+def _round_record(
+    server_round: int,
+    aggregate: Aggregate,
+    replies: list[Message],
+    names: dict[int, str],
+    epsilon: dict[str, float],
+    started: float,
+    *,
+    metrics: tuple[float | None, float | None],
+) -> RoundRecord:
+    rows = {}
+    for msg in replies:
+        if not msg.has_error() and wire.METRICS in msg.content:
+            n = msg.content[wire.METRICS].get(wire.NUM_EXAMPLES)
+            if isinstance(n, int):
+                rows[names.get(msg.metadata.src_node_id, "?")] = n
+    return RoundRecord(
+        server_round=server_round,
+        status="ok" if aggregate.arrays is not None else "failed",
+        auc=metrics[0],
+        log_loss=metrics[1],
+        contributors=list(aggregate.contributors),
+        rejected={r.participant: r.reason for r in aggregate.rejections},
+        rows_used=rows,
+        epsilon=epsilon,
+        duration_s=round(time.monotonic() - started, 3),
+        failure=aggregate.failure,
+    )

@@ -1,0 +1,52 @@
+"""The seam every aggregation strategy fits: configure a round, aggregate its replies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from flwr.app import ConfigRecord, Message
+from flwr.serverapp import Grid
+
+from ..update_checks import Rejection
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What a strategy needs to know about the round in progress."""
+
+    server_round: int
+    shapes: tuple[tuple[int, ...], ...]
+    participants: Mapping[int, str]  # node id -> participant name
+    min_participants: int
+    timeout_s: float | None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The outcome of aggregation: new global arrays, or None when the round failed."""
+
+    arrays: list[np.ndarray] | None
+    contributors: tuple[str, ...]
+    rejections: tuple[Rejection, ...] = ()
+    num_examples: int = 0
+    failure: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Strategy(Protocol):
+    """Round configuration and aggregation (Flower's strategy split, message-based)."""
+
+    name: str
+
+    def configure_train(self, config: ConfigRecord) -> ConfigRecord:
+        """Add strategy-specific keys to the round's train config."""
+        ...
+
+    def aggregate_train(
+        self, replies: Sequence[Message], *, ctx: RoundContext, grid: Grid
+    ) -> Aggregate:
+        """Turn the round's replies into the next global model."""
+        ...

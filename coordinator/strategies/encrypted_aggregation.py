@@ -1,0 +1,131 @@
+"""Aggregation of CKKS-encrypted updates: the coordinator sums, a key holder decrypts.
+
+The coordinator holds only a :class:`~privacy.he.context.PublicContext`: it checks each
+ciphertext (parameters, key fingerprint, length), adds the valid ones homomorphically and
+sends the sum to one participant holding the shared secret key, which decrypts only an
+aggregate of at least ``min_participants`` updates (DESIGN.md, privacy mode ``he``). Each
+participant encrypted ``n_k · w_k``, so the decrypted sum divided by ``Σ n_k`` is FedAvg.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from flwr.app import ConfigRecord, Message, RecordDict
+
+from flwr.serverapp import Grid
+
+from models import wire
+from privacy.errors import PrivacyError
+from privacy.he.context import PublicContext
+from privacy.he.records import record_to_update, update_to_record
+from privacy.he.vector import EncryptedUpdate, sum_encrypted, validate_update
+
+from ..update_checks import Rejection, num_examples_of, participant_of, reply_error
+from .base import Aggregate, RoundContext, Strategy
+
+logger = logging.getLogger(__name__)
+
+
+class EncryptedAggregation:
+    """Wraps an averaging strategy so that it aggregates ciphertexts instead of plain arrays."""
+
+    def __init__(self, inner: Strategy, *, public: PublicContext) -> None:
+        self.inner = inner
+        self.public = public
+        self.name = f"encrypted-{inner.name}"
+
+    def configure_train(self, config: ConfigRecord) -> ConfigRecord:
+        config = self.inner.configure_train(config)
+        config["use-he"] = True
+        return config
+
+    def aggregate_train(
+        self, replies: Sequence[Message], *, ctx: RoundContext, grid: Grid
+    ) -> Aggregate:
+        names = dict(ctx.participants)
+        length = sum(int(np.prod(s)) for s in ctx.shapes)
+        valid: list[tuple[Message, EncryptedUpdate, int]] = []
+        rejections: list[Rejection] = []
+        for msg in replies:
+            who = participant_of(msg, names)
+            try:
+                valid.append((msg, self._check(msg, expected_length=length), num_examples_of(msg)))
+            except (PrivacyError, ValueError, KeyError, TypeError) as exc:
+                rejections.append(Rejection(who, str(exc)))
+        contributors = tuple(participant_of(m, names) for m, _, _ in valid)
+        if len(valid) < ctx.min_participants:
+            return Aggregate(
+                None,
+                contributors,
+                tuple(rejections),
+                failure=f"{len(valid)} valid encrypted updates, fewer than "
+                f"min_participants={ctx.min_participants}",
+            )
+        total = sum(n for _, _, n in valid)
+        summed = sum_encrypted(self.public, [u for _, u, _ in valid])
+        plain = self._decrypt(summed, contributors=len(valid), holders=[m for m, _, _ in valid],
+                              grid=grid, ctx=ctx)
+        if isinstance(plain, str):
+            return Aggregate(None, contributors, tuple(rejections), failure=plain)
+        arrays = _unflatten(plain / total, ctx.shapes)
+        return Aggregate(arrays, contributors, tuple(rejections), num_examples=total)
+
+    def _check(self, msg: Message, *, expected_length: int) -> EncryptedUpdate:
+        error = reply_error(msg)
+        if error is not None:
+            raise ValueError(error)
+        if wire.ENCRYPTED not in msg.content:
+            raise ValueError("reply carries no encrypted update (was it sent in plain?)")
+        update = record_to_update(msg.content[wire.ENCRYPTED])
+        validate_update(self.public, update, expected_length=expected_length)
+        return update
+
+    def _decrypt(
+        self,
+        summed: EncryptedUpdate,
+        *,
+        contributors: int,
+        holders: Sequence[Message],
+        grid: Grid,
+        ctx: RoundContext,
+    ) -> np.ndarray | str:
+        """Ask key holders in turn to decrypt the aggregate; a reason string on failure."""
+        reasons = []
+        for holder in holders:
+            node = holder.metadata.src_node_id
+            content = RecordDict(
+                {
+                    wire.ENCRYPTED: update_to_record(summed),
+                    wire.CONFIG: ConfigRecord(
+                        {"contributors": contributors, "server-round": ctx.server_round}
+                    ),
+                }
+            )
+            request = Message(content, dst_node_id=node, message_type=wire.DECRYPT)
+            replies = list(grid.send_and_receive([request], timeout=ctx.timeout_s))
+            if not replies or replies[0].has_error():
+                reason = replies[0].error.reason if replies else "no answer"
+                reasons.append(f"{ctx.participants.get(node, node)}: {reason}")
+                continue
+            values = replies[0].content[wire.ARRAYS].to_numpy_ndarrays()[0].astype(np.float64)
+            if values.size != sum(int(np.prod(s)) for s in ctx.shapes):
+                reasons.append(f"{ctx.participants.get(node, node)}: wrong aggregate length")
+                continue
+            if not np.all(np.isfinite(values)):
+                reasons.append(f"{ctx.participants.get(node, node)}: aggregate not finite")
+                continue
+            return values
+        logger.error("round %d: no key holder decrypted the aggregate", ctx.server_round)
+        return "decryption failed: " + "; ".join(reasons)
+
+
+def _unflatten(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    arrays, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        arrays.append(flat[offset : offset + size].reshape(shape))
+        offset += size
+    return arrays

@@ -1,0 +1,211 @@
+"""The ``fedrisk`` command: assembles each package's sub-commands.
+
+This is the only module that imports both the coordinator and the participants (DESIGN.md):
+it wires the coordinator's ServerApp and the participants' ClientApp together in Flower's
+simulation runtime for ``fedrisk train`` and ``fedrisk demo``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from coordinator.cli import app as coordinator_cli
+from coordinator.cli import print_round, print_summary
+from coordinator.rounds import FederationResult, RoundListener
+from coordinator.server_app import make_server_app
+from models.federation import FederationSpec, load_federation
+from participants.cli import app as participants_cli
+from participants.cli import ensure_keys
+from participants.client_app import make_client_app
+
+console = Console(stderr=True)
+app = typer.Typer(
+    help="fedrisk: privacy-preserving federated risk models for lending.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+for group in (*coordinator_cli.registered_groups, *participants_cli.registered_groups):
+    app.add_typer(group.typer_instance, name=group.name)
+for command in (*coordinator_cli.registered_commands, *participants_cli.registered_commands):
+    app.registered_commands.append(command)
+
+
+def simulate(
+    spec: FederationSpec,
+    *,
+    report_path: Path | None = None,
+    on_round: RoundListener | None = None,
+) -> FederationResult:
+    """Run a federation in-process on Flower's simulation runtime; return its result."""
+    from flwr.simulation import run_simulation
+
+    outcome: dict[str, object] = {}
+
+    def done(result: FederationResult) -> None:
+        outcome["result"] = result
+
+    server = make_server_app(spec, report_path=report_path, on_round=on_round, on_done=done)
+    failing = _capture_failure(server, outcome)
+    client = make_client_app(spec.path)
+    cpus = max(1, os.cpu_count() or 1)
+    run_simulation(
+        server_app=failing,
+        client_app=client,
+        num_supernodes=len(spec.participants),
+        backend_config={
+            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"num_cpus": cpus, "logging_level": "error", "log_to_driver": False},
+        },
+    )
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    if "result" not in outcome:
+        raise RuntimeError("the federation ended without a result (see the log above)")
+    return outcome["result"]  # type: ignore[return-value]
+
+
+def _capture_failure(server: object, outcome: dict[str, object]) -> object:
+    """Wrap a ServerApp so that an exception in its main reaches the caller."""
+    from flwr.app import Context
+    from flwr.serverapp import Grid, ServerApp
+
+    wrapped = ServerApp()
+
+    @wrapped.main()
+    def main(grid: Grid, context: Context) -> None:
+        try:
+            server(grid, context)  # type: ignore[operator]
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, not swallowed
+            outcome["error"] = exc
+
+    return wrapped
+
+
+@app.command()
+def train(
+    federation: Annotated[Path, typer.Argument(help="Federation file (TOML).", exists=True)],
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the machine-readable report here.")
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="Show full tracebacks and Flower's logs.")] = False,
+) -> None:
+    """Train a federation from a federation file (in-process, Flower simulation runtime)."""
+    _run_cli(debug, lambda: _train(federation, report))
+
+
+def _train(federation: Path, report: Path | None) -> None:
+    spec = load_federation(federation)
+    for warning in spec.warnings:
+        console.print(f"[bold red]WARNING[/]: {warning}")
+    ensure_keys(spec, console=console)
+    console.print(
+        f"Federation [bold]{spec.name}[/]: model {spec.model}, {len(spec.participants)} "
+        f"participants, {spec.rounds} rounds, privacy {spec.privacy}, strategy {spec.strategy}"
+    )
+    result = simulate(spec, report_path=report, on_round=lambda r: print_round(console, spec, r))
+    print_summary(console, result.report)
+    if report is not None:
+        console.print(f"Report written to {report}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the scenario and results go.")] = Path(
+        "fedrisk-demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Scenario seed (deterministic).")] = 7,
+    rounds: Annotated[int, typer.Option(help="Federated rounds.")] = 10,
+    privacy: Annotated[str, typer.Option(help="none | dp | he | dp+he")] = "dp+he",
+    debug: Annotated[bool, typer.Option(help="Show full tracebacks and Flower's logs.")] = False,
+) -> None:
+    """Generate the demo scenario and train the IoT risk model across factory edge nodes."""
+    _run_cli(debug, lambda: _demo(out, seed=seed, rounds=rounds, privacy=privacy))
+
+
+def _demo(out: Path, *, seed: int, rounds: int, privacy: str) -> None:
+    from coordinator.cli import print_comparison
+    from coordinator.plots import plot_auc_per_round
+    from models.baselines import run_baselines
+    from models.resolve import architecture, training_schema
+    from models.tabular import load_table
+    from participants.demo import generate_scenario, write_iot_federation
+    from participants.local_data import load_eligible
+
+    with console.status("Generating the demo scenario (bank, government platform, factories)..."):
+        manifest = generate_scenario(out, seed=seed)
+    console.print(f"Scenario written to {out} (seed {seed}): {manifest.summary()}")
+    federation = write_iot_federation(
+        manifest, out / "iot-federation.toml", privacy=privacy, rounds=rounds
+    )
+    spec = load_federation(federation)
+    for warning in spec.warnings:
+        console.print(f"[bold red]WARNING[/]: {warning}")
+    ensure_keys(spec, console=console)
+    console.print(
+        f"Training the IoT risk model across {len(spec.participants)} factory edge nodes "
+        f"({spec.rounds} rounds, privacy {spec.privacy}, {spec.strategy})"
+    )
+    report_path = out / "reports" / "iot-risk.json"
+    result = simulate(
+        spec, report_path=report_path, on_round=lambda r: print_round(console, spec, r)
+    )
+    print_summary(console, result.report)
+    with console.status("Training the non-federated references (pooled and each node alone)..."):
+        arch = architecture(spec)
+        parts = {p.name: load_eligible(spec, p).data for p in spec.participants}
+        assert spec.evaluation_file is not None
+        evaluation = load_table(spec.evaluation_file, training_schema(spec))
+        baselines = run_baselines(
+            parts, evaluation, kind=arch.kind, hidden=arch.hidden, seed=spec.seed
+        )
+    print_comparison(console, result.report, baselines)
+    png = plot_auc_per_round(
+        {f"federated ({spec.privacy})": result.report},
+        out / "iot-auc-per-round.png",
+        references={
+            "centralized (pooled, not allowed in production)": baselines.centralized_auc,
+            f"best single node ({baselines.best_single[0]})": baselines.best_single[1],
+        },
+        title="IoT risk model: AUC per round",
+    )
+    console.print(f"Report: {report_path}\nPlot: {png}")
+    console.print(
+        f"Next: fedrisk models show {spec.name} --registry {spec.output_dir / 'registry'}\n"
+        f"      fedrisk score --model {spec.name} --registry {spec.output_dir / 'registry'} "
+        f"--input {spec.evaluation_file} --output {out / 'scores.csv'}"
+    )
+
+
+def _run_cli(debug: bool, action: Callable[[], None]) -> None:
+    logging.basicConfig(
+        level=logging.INFO if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not debug:
+        for name in ("flwr", "ray", "opacus"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - the CLI shows one line; --debug the traceback
+        if debug:
+            raise
+        console.print(f"[bold red]error[/]: {exc}")
+        console.print("Run again with --debug for the full traceback.")
+        raise typer.Exit(code=1) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="fedrisk")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

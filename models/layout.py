@@ -1,0 +1,36 @@
+"""Where a federation's files live: keys, budgets, checkpoints, registry, reports.
+
+Both sides of a federation derive these paths from the same federation file, so they are
+computed in one place below both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .federation import FederationSpec
+
+
+def secret_key_path(spec: FederationSpec, participant: str) -> Path:
+    """A participant's provisioned CKKS secret context (it never leaves that node)."""
+    return spec.he.keys_dir / participant / "secret.ckks"
+
+
+def public_key_path(spec: FederationSpec) -> Path:
+    """The coordinator's CKKS context: public material only."""
+    return spec.he.keys_dir / "coordinator" / "public.ckks"
+
+
+def budget_path(data_file: Path) -> Path:
+    """A dataset's lifetime privacy budget, kept beside the data at its node."""
+    return data_file.parent / ".fedrisk" / f"{data_file.name}.budget.json"
+
+
+def registry_dir(spec: FederationSpec) -> Path:
+    """The local model registry written by the coordinator."""
+    return spec.output_dir / "registry"
+
+
+def checkpoint_dir(spec: FederationSpec) -> Path:
+    """The coordinator's per-round checkpoints of the global model."""
+    return spec.output_dir / "checkpoints" / spec.name

@@ -1,0 +1,298 @@
+"""Model specs: what each product model reads, how it is built and how it explains itself.
+
+A :class:`ModelSpec` ties a model name to its network architecture, its feature schema, the
+consent data categories it uses (a scoring call needs a grant covering all of them) and a
+short loan-officer phrase per feature for reason codes (DESIGN.md: decisions must be
+explainable to loan officers and to the subject).
+
+The product models' features are declared once each, in the ``_IOT``, ``_FARMER`` and
+``_SME`` tables below: name, type, range, data category, holding party and reason phrase.
+Everything else (schemas, per-party schemas, categories, reason codes) is derived from
+those tables, so a feature is renamed or re-ranged in exactly one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final, Literal
+
+from .errors import ModelNotFoundError, SchemaError, did_you_mean
+from .nets import NETWORK_KINDS
+from .schema import FeatureSpec, FeatureType, TabularSchema
+
+__all__ = [
+    "ID_COLUMN",
+    "LABEL_COLUMN",
+    "MODEL_SPECS",
+    "ModelSpec",
+    "get_spec",
+    "spec_names",
+]
+
+logger = logging.getLogger(__name__)
+
+FederationMode = Literal["horizontal", "vertical"]
+
+#: Subject id column of every built-in schema.
+ID_COLUMN: Final = "subject_id"
+#: Outcome column: 1 if the subject defaulted or was overdue within 12 months.
+LABEL_COLUMN: Final = "default_12m"
+#: The party that holds the labels in vertical models (DESIGN.md, domain table).
+LABEL_PARTY: Final = "bank"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The definition of one model: architecture, features, data categories, reasons.
+
+    ``schema`` is ``None`` for bring-your-own models whose schema comes from the
+    federation file. Vertical models also list ``party_features``: which party holds
+    which features (the bank holds the labels); ``schema`` is then their union, bank
+    features first, as used by the centralized baseline.
+    """
+
+    name: str
+    description: str
+    architecture: str
+    hidden: tuple[int, ...] = ()
+    schema: TabularSchema | None = None
+    mode: FederationMode = "horizontal"
+    data_categories: tuple[str, ...] = ()
+    reason_codes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    feature_categories: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    party_features: Mapping[str, tuple[FeatureSpec, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def __post_init__(self) -> None:
+        if self.architecture not in NETWORK_KINDS:
+            raise ValueError(
+                f"spec {self.name!r}: architecture must be one of {', '.join(NETWORK_KINDS)}, "
+                f"got {self.architecture!r}"
+            )
+        for attribute in ("reason_codes", "feature_categories", "party_features"):
+            object.__setattr__(self, attribute, MappingProxyType(dict(getattr(self, attribute))))
+        if self.schema is not None:
+            names = set(self.schema.feature_names)
+            for attribute in ("reason_codes", "feature_categories"):
+                unknown = sorted(set(getattr(self, attribute)) - names)
+                if unknown:
+                    raise SchemaError(
+                        f"spec {self.name!r}: {attribute} names unknown features {unknown}"
+                    )
+        if self.mode == "vertical" and LABEL_PARTY not in self.party_features:
+            raise SchemaError(
+                f"spec {self.name!r}: a vertical model needs {LABEL_PARTY!r} features"
+            )
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        """Parties holding features of a vertical model (empty for horizontal ones)."""
+        return tuple(self.party_features)
+
+    def reason_phrase(self, feature: str) -> str:
+        """The loan-officer phrase for a feature that pushed a score up."""
+        return self.reason_codes.get(feature, f"unusual value of {feature.replace('_', ' ')}")
+
+    def party_schema(self, party: str) -> TabularSchema:
+        """The table one party of a vertical model holds (labels only at the bank)."""
+        if party not in self.party_features:
+            known = ", ".join(self.party_features) or "none (not a vertical model)"
+            raise ModelNotFoundError(
+                f"model {self.name!r} has no party {party!r}{did_you_mean(party, self.parties)};"
+                f" parties: {known}"
+            )
+        label = LABEL_COLUMN if party == LABEL_PARTY else None
+        return TabularSchema(id=ID_COLUMN, label=label, features=self.party_features[party])
+
+
+@dataclass(frozen=True)
+class _Feature:
+    """One row of a feature table: the single place a built-in feature is defined."""
+
+    name: str
+    type: FeatureType
+    min: float | None
+    max: float | None
+    category: str
+    reason: str
+
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec(name=self.name, type=self.type, min=self.min, max=self.max)
+
+
+_F = _Feature
+
+# Feature tables: name, type, min, max, consent data category, reason phrase (the phrase
+# says why the feature pushed a score up). Money is in RMB 10,000 (wan yuan), areas in mu.
+# fmt: off
+
+# IoT (factory) risk: indicators computed at each factory's edge node.
+_IOT: Final[tuple[_Feature, ...]] = (
+    _F("energy_per_unit", "float", 0, 10_000, "iot.energy", "high energy use per unit produced"),
+    _F("utilisation", "float", 0, 1, "iot.machines", "low machine utilisation"),
+    _F("energy_trend", "float", -1, 10, "iot.energy", "energy use moving against orders"),
+    _F("output_order_ratio", "float", 0, 10, "iot.production", "output out of line with orders"),
+    _F("shipment_order_ratio", "float", 0, 10, "iot.erp", "shipments lagging behind orders"),
+    _F("receivable_overdue_ratio", "float", 0, 1, "iot.erp", "many receivables overdue"),
+    _F("customer_concentration", "float", 0, 1, "iot.erp", "sales concentrated on few customers"),
+    _F("supplier_concentration", "float", 0, 1, "iot.erp", "dependence on few suppliers"),
+    _F("defect_rate", "float", 0, 1, "iot.production", "high defect rate"),
+    _F("night_share", "float", 0, 1, "iot.energy", "unusual share of night-time activity"),
+    _F("payment_delay_days", "float", 0, 3_650, "iot.erp", "late payments"),
+    _F("order_growth", "float", -1, 10, "iot.erp", "shrinking order book"),
+    _F("downtime_share", "float", 0, 1, "iot.machines", "frequent machine downtime"),
+    _F("temperature_excursions", "float", 0, 100_000, "iot.environment",
+       "frequent temperature excursions on the line"),
+)
+
+# Farmer credit, bank side (holds the labels).
+_FARMER_BANK: Final[tuple[_Feature, ...]] = (
+    _F("deposit_balance_avg", "float", 0, 100_000, "bank.accounts", "low average deposits"),
+    _F("transaction_count_12m", "int", 0, 100_000, "bank.transactions", "few transactions"),
+    _F("existing_loan_balance", "float", 0, 100_000, "bank.credit", "high existing loans"),
+    _F("overdue_count_24m", "int", 0, 1_000, "bank.credit", "past overdue repayments"),
+    _F("max_overdue_days_24m", "int", 0, 3_650, "bank.credit", "long past overdue periods"),
+    _F("credit_inquiries_6m", "int", 0, 1_000, "bank.credit", "many recent credit inquiries"),
+)
+
+# Farmer credit, government agricultural platform side.
+_FARMER_GOV: Final[tuple[_Feature, ...]] = (
+    _F("planted_area_mu", "float", 0, 1_000_000, "gov.agri", "small planted area"),
+    _F("crop_count", "int", 0, 100, "gov.agri", "little crop diversification"),
+    _F("livestock_head", "int", 0, 1_000_000, "gov.agri", "small livestock holding"),
+    _F("land_transfer_area_mu", "float", 0, 1_000_000, "gov.land", "little contracted land"),
+    _F("owns_rural_housing", "bool", None, None, "gov.land", "no registered rural housing"),
+    _F("subsidies_received", "float", 0, 100_000, "gov.agri", "few subsidies received"),
+    _F("cooperative_member", "bool", None, None, "gov.agri", "not a cooperative member"),
+)
+
+# SME risk, bank side (holds the labels).
+_SME_BANK: Final[tuple[_Feature, ...]] = (
+    _F("monthly_inflow_avg", "float", 0, 1e7, "bank.transactions", "low settlement inflows"),
+    _F("monthly_outflow_avg", "float", 0, 1e7, "bank.transactions", "outflows high vs inflows"),
+    _F("counterparty_count", "int", 0, 1e6, "bank.transactions", "few trading counterparties"),
+    _F("balance_volatility", "float", 0, 1_000, "bank.accounts", "volatile account balance"),
+    _F("existing_credit", "float", 0, 1e7, "bank.credit", "high existing credit"),
+    _F("overdue_count_24m", "int", 0, 1_000, "bank.credit", "past overdue repayments"),
+)
+
+# SME risk, government data platform side (registry, tax, social insurance, courts).
+_SME_GOV: Final[tuple[_Feature, ...]] = (
+    _F("registration_age_years", "float", 0, 200, "gov.registry", "recently registered firm"),
+    _F("registered_capital", "float", 0, 1e8, "gov.registry", "low registered capital"),
+    _F("industry_risk_class", "int", 1, 5, "gov.registry", "higher-risk industry"),
+    _F("key_enterprise_listed", "bool", None, None, "gov.registry",
+       "not on the city's key-enterprise lists"),
+    _F("tax_credit_grade", "int", 1, 5, "gov.tax", "weak tax credit grade"),
+    _F("vat_invoice_total_12m", "float", 0, 1e8, "gov.tax", "low invoiced sales"),
+    _F("declared_revenue_12m", "float", 0, 1e8, "gov.tax", "low declared revenue"),
+    _F("revenue_invoice_ratio", "float", 0, 100, "gov.tax",
+       "declared revenue inconsistent with invoices"),
+    _F("social_insurance_headcount", "int", 0, 1e6, "gov.social", "few insured employees"),
+    _F("court_cases_36m", "int", 0, 10_000, "gov.judicial", "recent court cases"),
+    _F("admin_penalties_36m", "int", 0, 10_000, "gov.judicial", "recent administrative penalties"),
+)
+
+# fmt: on
+
+
+def _schema(features: Sequence[_Feature]) -> TabularSchema:
+    return TabularSchema(
+        id=ID_COLUMN, label=LABEL_COLUMN, features=tuple(f.spec() for f in features)
+    )
+
+
+def _product_spec(
+    *,
+    name: str,
+    description: str,
+    architecture: str,
+    hidden: tuple[int, ...],
+    parties: Mapping[str, Sequence[_Feature]],
+    mode: FederationMode,
+) -> ModelSpec:
+    features = [feature for table in parties.values() for feature in table]
+    return ModelSpec(
+        name=name,
+        description=description,
+        architecture=architecture,
+        hidden=hidden,
+        schema=_schema(features),
+        mode=mode,
+        data_categories=tuple(sorted({f.category for f in features})),
+        reason_codes={f.name: f.reason for f in features},
+        feature_categories={f.name: f.category for f in features},
+        party_features=(
+            {party: tuple(f.spec() for f in table) for party, table in parties.items()}
+            if mode == "vertical"
+            else {}
+        ),
+    )
+
+
+def _build_specs() -> dict[str, ModelSpec]:
+    specs = (
+        _product_spec(
+            name="iot_risk",
+            description="Factory (IoT) risk from edge indicators: energy, machines, production "
+            "and ERP order-to-cash, cross-checked; horizontal across factory edge nodes.",
+            architecture="mlp",
+            hidden=(32, 16),
+            parties={"edge": _IOT},
+            mode="horizontal",
+        ),
+        _product_spec(
+            name="farmer_credit",
+            description="Farmer credit from bank accounts and credit history joined with the "
+            "government agricultural platform; vertical (bank holds labels).",
+            architecture="logistic",
+            hidden=(),
+            parties={LABEL_PARTY: _FARMER_BANK, "gov": _FARMER_GOV},
+            mode="vertical",
+        ),
+        _product_spec(
+            name="sme_risk",
+            description="SME risk from bank settlement flows and credit joined with government "
+            "registry, tax, social-insurance and judicial data; vertical (bank holds labels).",
+            architecture="logistic",
+            hidden=(),
+            parties={LABEL_PARTY: _SME_BANK, "gov": _SME_GOV},
+            mode="vertical",
+        ),
+        ModelSpec(
+            name="logistic",
+            description="Bring-your-own logistic regression; schema from the federation file.",
+            architecture="logistic",
+        ),
+        ModelSpec(
+            name="mlp",
+            description="Bring-your-own multilayer perceptron; schema from the federation file.",
+            architecture="mlp",
+            hidden=(32, 16),
+        ),
+    )
+    return {spec.name: spec for spec in specs}
+
+
+#: Every registered model spec by name.
+MODEL_SPECS: Final[Mapping[str, ModelSpec]] = MappingProxyType(_build_specs())
+
+
+def spec_names() -> tuple[str, ...]:
+    """Names of the registered model specs, sorted."""
+    return tuple(sorted(MODEL_SPECS))
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec registered under ``name``; :class:`ModelNotFoundError` lists the known ones."""
+    try:
+        return MODEL_SPECS[name]
+    except KeyError:
+        raise ModelNotFoundError(
+            f"unknown model {name!r}{did_you_mean(name, MODEL_SPECS)}; "
+            f"known models: {', '.join(spec_names())}"
+        ) from None

@@ -1,0 +1,230 @@
+"""The participant's Flower ClientApp (Message API): handshake, train, decrypt.
+
+The same app runs in Flower's simulation runtime (``fedrisk train`` / ``fedrisk demo``) and
+on a SuperNode of Flower's deployment engine. A node learns which participant it is from
+its node config (``participant = "factory-01"``, ``federation = "/path/fed.toml"``) or, in
+simulation, from its partition id (the n-th participant of the federation file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import Mod
+
+from models import wire
+from models.errors import ModelsError
+from models.federation import FederationSpec, ParticipantSpec, load_federation
+from models.layout import budget_path, secret_key_path
+from privacy.dp.accounting import PrivacyAccountant
+from privacy.dp.budget import PrivacyBudget
+from privacy.dp.events import DPEvent
+from privacy.errors import BudgetExceededError, PrivacyError
+from privacy.he.context import SecretContext
+from privacy.he.records import record_to_update
+from privacy.he.vector import decrypt_aggregate
+
+from .local_data import ParticipantError, declared_schema, load_eligible, participant_spec
+from .local_training import RoundPlan, train_round
+from .mods import make_encrypt_mod
+
+logger = logging.getLogger(__name__)
+
+#: Flower error codes for refusals a participant sends back (the coordinator logs them).
+REFUSED = 400
+FAILED = 500
+
+_DP_STATE = "fedrisk.dp-events"
+
+
+class ParticipantResolver:
+    """Maps a Flower node to its participant entry in the federation file."""
+
+    def __init__(self, federation: Path | None = None) -> None:
+        self._federation = federation
+        self._cache: dict[Path, FederationSpec] = {}
+
+    def spec(self, context: Context) -> FederationSpec:
+        path = self._federation
+        if path is None:
+            raw = context.node_config.get("federation") or context.run_config.get("federation")
+            if not raw:
+                raise ParticipantError(
+                    "this node has no federation file: start it with "
+                    "--node-config 'federation=\"/path/fed.toml\" participant=\"NAME\"'"
+                )
+            path = Path(str(raw))
+        if path not in self._cache:
+            self._cache[path] = load_federation(path)
+        return self._cache[path]
+
+    def participant(self, context: Context) -> tuple[FederationSpec, ParticipantSpec]:
+        spec = self.spec(context)
+        name = context.node_config.get("participant")
+        if name:
+            return spec, participant_spec(spec, str(name))
+        index = int(context.node_config.get("partition-id", -1))
+        if not 0 <= index < len(spec.participants):
+            raise ParticipantError(
+                f"node has partition-id {index} but {spec.path} names "
+                f"{len(spec.participants)} participants"
+            )
+        return spec, spec.participants[index]
+
+
+def make_client_app(
+    federation: Path | None = None, *, extra_mods: Sequence[Mod] = ()
+) -> ClientApp:
+    """Build the participant ClientApp; ``extra_mods`` run outermost (tests inject faults)."""
+    resolver = ParticipantResolver(federation)
+    app = ClientApp(mods=list(extra_mods))
+
+    @app.query("handshake")
+    def handshake(msg: Message, context: Context) -> Message:
+        return _guard(msg, lambda: _handshake(msg, context, resolver))
+
+    @app.train(mods=[make_encrypt_mod(resolver.participant)])
+    def train(msg: Message, context: Context) -> Message:
+        return _guard(msg, lambda: _train(msg, context, resolver))
+
+    @app.query("decrypt")
+    def decrypt(msg: Message, context: Context) -> Message:
+        return _guard(msg, lambda: _decrypt(msg, context, resolver))
+
+    return app
+
+
+def _guard(msg: Message, handler: object) -> Message:
+    """Answer expected failures as Flower error replies with a one-line reason."""
+    try:
+        return handler()  # type: ignore[operator,no-any-return]
+    except (ModelsError, ParticipantError, BudgetExceededError, PrivacyError, ValueError) as exc:
+        logger.warning("refusing %s: %s", msg.metadata.message_type, exc)
+        return Message(Error(code=REFUSED, reason=str(exc)), reply_to=msg)
+
+
+def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:
+    spec, participant = resolver.participant(context)
+    schema = declared_schema(spec, participant)
+    eligible = load_eligible(spec, participant)
+    info = {
+        "participant": participant.name,
+        "schema": json.dumps(schema.to_dict(), sort_keys=True),
+        "schema-hash": schema.hash(),
+        "fingerprint": "",
+    }
+    if spec.privacy.uses_he:
+        info["fingerprint"] = SecretContext.load(secret_key_path(spec, participant.name)).fingerprint
+    metrics: dict[str, int | float] = {
+        "rows-total": eligible.rows_total,
+        "rows-used": eligible.rows_used,
+    }
+    metrics.update({f"excluded.{k}": v for k, v in eligible.excluded.items()})
+    content = RecordDict({wire.INFO: ConfigRecord(info), wire.METRICS: MetricRecord(metrics)})
+    return Message(content, reply_to=msg)
+
+
+def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:
+    spec, participant = resolver.participant(context)
+    config = msg.content[wire.CONFIG]
+    plan = _plan(config)
+    eligible = load_eligible(spec, participant)
+    run_events = _load_events(context)
+    budget = None
+    if plan.use_dp and spec.dp is not None:
+        budget = PrivacyBudget.open(
+            budget_path(participant.file),
+            epsilon_limit=spec.dp.budget_epsilon,
+            delta=spec.dp.delta,
+            kind=spec.dp.accountant,
+        )
+    result = train_round(
+        plan,
+        global_arrays=msg.content[wire.ARRAYS].to_numpy_ndarrays(),
+        eligible=eligible,
+        budget=budget,
+        run_events=run_events,
+        run_id=str(config["run-id"]),
+        model_name=spec.name,
+        budget_name=f"{participant.name}:{participant.file.name}",
+    )
+    if result.dp_event is not None:
+        _save_events(context, [*run_events, result.dp_event])
+    metrics: dict[str, int | float] = {
+        wire.NUM_EXAMPLES: result.num_examples,
+        "train-loss": result.mean_loss,
+        "steps": result.steps,
+        "rows-total": eligible.rows_total,
+    }
+    if result.dp_event is not None:
+        metrics["epsilon"] = result.epsilon_run
+        metrics["noise-multiplier"] = result.dp_event.noise_multiplier
+        metrics["sample-rate"] = result.dp_event.sample_rate
+    metrics.update({f"excluded.{k}": v for k, v in eligible.excluded.items()})
+    content = RecordDict(
+        {
+            wire.ARRAYS: ArrayRecord(result.arrays),
+            wire.METRICS: MetricRecord(metrics),
+            wire.INFO: ConfigRecord({"participant": participant.name}),
+        }
+    )
+    return Message(content, reply_to=msg)
+
+
+def _decrypt(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:
+    spec, participant = resolver.participant(context)
+    config = msg.content[wire.CONFIG]
+    update = record_to_update(msg.content[wire.ENCRYPTED])
+    secret = SecretContext.load(secret_key_path(spec, participant.name))
+    values = decrypt_aggregate(
+        secret,
+        update,
+        contributors=int(config["contributors"]),
+        min_contributors=spec.min_participants,
+    )
+    logger.info("decrypted an aggregate of %d updates", int(config["contributors"]))
+    content = RecordDict({wire.ARRAYS: ArrayRecord([values])})
+    return Message(content, reply_to=msg)
+
+
+def _plan(config: ConfigRecord) -> RoundPlan:
+    return RoundPlan(
+        server_round=int(config["server-round"]),
+        total_rounds=int(config["total-rounds"]),
+        model_kind=str(config["model-kind"]),
+        hidden=tuple(int(h) for h in config.get("hidden", [])),  # type: ignore[union-attr]
+        local_epochs=int(config["local-epochs"]),
+        batch_size=int(config["batch-size"]),
+        learning_rate=float(config["learning-rate"]),
+        proximal_mu=float(config.get("proximal-mu", 0.0)),
+        use_dp=bool(config["use-dp"]),
+        target_epsilon=float(config.get("target-epsilon", 0.0)),
+        delta=float(config.get("delta", 0.0)),
+        max_grad_norm=float(config.get("max-grad-norm", 1.0)),
+        accountant=str(config.get("accountant", "rdp")),
+        seed=int(config["seed"]),
+    )
+
+
+def _load_events(context: Context) -> list[DPEvent]:
+    if _DP_STATE not in context.state:
+        return []
+    record = context.state[_DP_STATE]
+    accountant = PrivacyAccountant.from_dict(json.loads(str(record["json"])))
+    return list(accountant.events)
+
+
+def _save_events(context: Context, events: list[DPEvent]) -> None:
+    accountant = PrivacyAccountant()
+    for event in events:
+        accountant.record(event)
+    context.state[_DP_STATE] = ConfigRecord({"json": json.dumps(accountant.to_dict())})
+
+
+#: The module-level app that Flower's deployment engine loads (``participants.client_app:app``).
+app = make_client_app()

@@ -1,0 +1,158 @@
+"""ERP documents of a park's firms: sales orders (placed → produced → shipped → paid) and
+purchase orders, consistent with the simulated production.
+
+The ERP extract is taken at the end of the observation window: dates after it are unknown
+(open orders, unpaid invoices). It reaches ``PRE_MONTHS`` further back than the sensors, as
+ERP history does, so that receivables and order trends are complete from the first month.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from participants.demo.factory_firms import PRE_MONTHS, FirmPopulation
+from participants.demo.timeline import ObservationWindow
+
+__all__ = ["extended_output", "simulate_erp"]
+
+_DAY_NS = 86_400 * 10**9
+_MATERIAL_SHARE = 0.55
+
+
+def extended_output(pop: FirmPopulation, true_good_units: np.ndarray) -> np.ndarray:
+    """Good units per firm over the extended months: simulated inside the window,
+    extrapolated with the firm's load before and after it."""
+    F, M = true_good_units.shape
+    load = pop.load
+    out = np.zeros((F, PRE_MONTHS + M + 1))
+    out[:, PRE_MONTHS : PRE_MONTHS + M] = true_good_units
+    first = true_good_units[:, :3].mean(axis=1) / load[:, PRE_MONTHS : PRE_MONTHS + 3].mean(axis=1)
+    out[:, :PRE_MONTHS] = first[:, None] * load[:, :PRE_MONTHS]
+    last = true_good_units[:, -1] / load[:, PRE_MONTHS + M - 1]
+    out[:, -1] = last * load[:, -1]
+    return out
+
+
+def _pick(cum: np.ndarray, firm: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Partner number (0-based) drawn with each firm's cumulative weights."""
+    return (cum[firm] < u[:, None]).sum(axis=1)
+
+
+def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
+    """0-based position of each element within its run of equal (sorted) group values."""
+    n = len(sorted_groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.concatenate([[0], np.flatnonzero(np.diff(sorted_groups)) + 1])
+    return np.arange(n) - np.repeat(first, np.diff(np.append(first, n)))
+
+
+def _dates(day_ns: np.ndarray, end_ns: int) -> pa.Array:
+    """Local dates from epoch-nanosecond days; unknown (NaT or after the extract) as null."""
+    known = ~np.isnan(day_ns) & (day_ns < end_ns)
+    days = np.where(known, day_ns, 0) // _DAY_NS
+    return pa.array(days.astype(np.int32), pa.int32(), mask=~known).cast(pa.date32())
+
+
+def _firm_column(pop: FirmPopulation, firm: np.ndarray) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(
+        pa.array(firm.astype(np.int32)), pa.array(pop.firm_ids, pa.string())
+    )
+
+
+def simulate_erp(
+    pop: FirmPopulation,
+    window: ObservationWindow,
+    true_good_units: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, pa.Table]:
+    """Sales and purchase orders for every firm, as ``erp_orders`` and ``erp_purchases``."""
+    F = pop.n_firms
+    E = PRE_MONTHS + window.months + 1
+    output = extended_output(pop, true_good_units)
+    erp_qty = output * (1 + pop.erp_inflation) * rng.normal(1.0, 0.015, size=(F, E))
+
+    # Month starts as naive local epoch nanoseconds (dates only matter here).
+    month_ns = np.array(
+        [window.month_start(e - PRE_MONTHS).tz_localize(None).value for e in range(E + 1)],
+        dtype=np.int64,
+    )
+    month_days = np.diff(month_ns) // _DAY_NS
+    end_ns = int(window.end.tz_localize(None).value)
+
+    # Sales orders: split each firm-month's ERP output into orders.
+    n_orders = 1 + rng.poisson(pop.orders_per_month[:, None] * np.ones((1, E)))
+    firm = np.repeat(np.repeat(np.arange(F), E), n_orders.ravel())
+    month = np.repeat(np.tile(np.arange(E), F), n_orders.ravel())
+    N = len(firm)
+    weight = rng.gamma(2.0, size=N)
+    group = firm * E + month
+    share = weight / np.bincount(group, weights=weight, minlength=F * E)[group]
+    quantity = np.maximum(np.rint(share * erp_qty[firm, month]), 1).astype(np.int64)
+    infl = pop.erp_inflation[firm, month]
+    fictitious = rng.random(N) < infl / (1 + infl)
+
+    produced = month_ns[month] + rng.integers(0, month_days[month]) * _DAY_NS
+    lead_days = 1 + np.rint(rng.gamma(2.0, 6.0, size=N))
+    placed = produced - lead_days.astype(np.int64) * _DAY_NS
+    shipped = (produced + rng.integers(0, 5, size=N) * _DAY_NS).astype(np.float64)
+    shipped[fictitious] = np.nan
+    due = shipped + pop.terms_days[firm] * _DAY_NS
+    late = rng.random(N) < pop.late_share[firm, month]
+    delay = np.where(
+        late,
+        1 + rng.exponential(pop.late_days[firm]),
+        -rng.integers(0, 6, size=N),
+    )
+    paid = due + np.rint(delay) * _DAY_NS
+    paid[late & (rng.random(N) < 0.08)] = np.nan  # bad debt, never collected
+    produced_f = produced.astype(np.float64)
+
+    price = pop.unit_price[firm] * rng.normal(1.0, 0.03, size=N)
+    customer = _pick(pop.customer_cum, firm, rng.random(N))
+    sel = np.flatnonzero(placed < end_ns)
+    sel = sel[np.lexsort((placed[sel], firm[sel]))]
+    order_no = _rank_within(firm[sel]) + 1
+
+    orders = pa.table(
+        {
+            "firm_id": _firm_column(pop, firm[sel]),
+            "order_id": pa.array([f"SO{n:06d}" for n in order_no], pa.string()),
+            "customer_no": pa.array((customer[sel] + 1).astype(np.int32)),
+            "placed_on": _dates(placed[sel].astype(np.float64), end_ns),
+            "quantity": pa.array(quantity[sel]),
+            "unit_price_cny": pa.array(np.round(price[sel], 2)),
+            "amount_cny": pa.array(np.round(price[sel] * quantity[sel], 2)),
+            "produced_on": _dates(produced_f[sel], end_ns),
+            "shipped_on": _dates(shipped[sel], end_ns),
+            "due_on": _dates(np.where(shipped[sel] < end_ns, due[sel], np.nan), end_ns),
+            "paid_on": _dates(paid[sel], end_ns),
+        }
+    )
+
+    # Purchases of materials, spread over suppliers.
+    n_po = 1 + rng.poisson(5.0, size=(F, E))
+    p_firm = np.repeat(np.repeat(np.arange(F), E), n_po.ravel())
+    p_month = np.repeat(np.tile(np.arange(E), F), n_po.ravel())
+    P = len(p_firm)
+    p_weight = rng.gamma(2.0, size=P)
+    p_group = p_firm * E + p_month
+    p_share = p_weight / np.bincount(p_group, weights=p_weight, minlength=F * E)[p_group]
+    budget = output * pop.unit_price[:, None] * _MATERIAL_SHARE
+    amount = np.round(p_share * budget[p_firm, p_month], 2)
+    ordered = month_ns[p_month] + rng.integers(0, month_days[p_month]) * _DAY_NS
+    supplier = _pick(pop.supplier_cum, p_firm, rng.random(P))
+    p_sel = np.flatnonzero(ordered < end_ns)
+    p_sel = p_sel[np.lexsort((ordered[p_sel], p_firm[p_sel]))]
+    po_no = _rank_within(p_firm[p_sel]) + 1
+    purchases = pa.table(
+        {
+            "firm_id": _firm_column(pop, p_firm[p_sel]),
+            "po_id": pa.array([f"PO{n:06d}" for n in po_no], pa.string()),
+            "supplier_no": pa.array((supplier[p_sel] + 1).astype(np.int32)),
+            "ordered_on": _dates(ordered[p_sel].astype(np.float64), end_ns),
+            "amount_cny": pa.array(amount[p_sel]),
+        }
+    )
+    return {"erp_orders": orders, "erp_purchases": purchases}

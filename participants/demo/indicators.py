@@ -1,0 +1,357 @@
+"""Monthly risk indicators computed at a factory node from its own raw series.
+
+This is the edge reduction the IoT filing describes: raw meter, machine, MES and ERP data
+stay at the factory; only one row per firm and month of de-identified indicators leaves it,
+and only for training. Several indicators cross-check one source against another (交叉验真):
+energy against reported output, machine cycles against MES counts, MES output against ERP
+production, shipments against orders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from participants.demo.columns import IOT_INDICATOR_SPECS
+from participants.demo.raw_tables import RawTables, read_raw_tables
+
+__all__ = [
+    "INDICATOR_COLUMNS",
+    "IndicatorFrame",
+    "compute_monthly_indicators",
+    "feature_frame",
+    "indicators_from_raw",
+    "label_rows",
+]
+
+logger = logging.getLogger(__name__)
+
+INDICATOR_COLUMNS: Final[tuple[str, ...]] = tuple(spec.name for spec in IOT_INDICATOR_SPECS)
+"""The indicators, in column order; units and ranges in :data:`IOT_INDICATOR_SPECS`."""
+
+GAS_KWH_PER_M3: Final = 10.0
+_TRAILING_MONTHS: Final = 3
+_DRIFT_BASELINE_MONTHS: Final = 6
+_HUMID_PCT: Final = 85.0
+_NIGHT_HOURS: Final = frozenset({22, 23, 0, 1, 2, 3, 4, 5})
+
+
+@dataclass(frozen=True)
+class IndicatorFrame:
+    """Indicators as (firms × months) arrays before they become table rows."""
+
+    firm_ids: list[str]
+    month_labels: list[str]
+    values: dict[str, np.ndarray]
+
+
+class _Calendar:
+    """Maps timestamps and dates to month numbers relative to the window start."""
+
+    def __init__(self, metadata: Mapping[str, Any]) -> None:
+        start = pd.Timestamp(metadata["window_start"])
+        self.months = int(metadata["months"])
+        self.base = start.year * 12 + start.month - 1
+        self.labels = [
+            (start + pd.DateOffset(months=m)).strftime("%Y-%m") for m in range(self.months)
+        ]
+        self.horizon = int(metadata["label_horizon_months"])
+        until = pd.Timestamp(metadata["outcomes_observed_until"])
+        self.outcome_month = until.year * 12 + until.month - 1 - self.base  # exclusive
+
+    def month_start_day(self, month: int) -> int:
+        """Epoch day number of the first local day of relative month ``month``."""
+        absolute = self.base + month
+        return int(np.datetime64(f"{absolute // 12:04d}-{absolute % 12 + 1:02d}-01", "D").astype(np.int64))
+
+    def of_timestamps(self, column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        """(relative month, local hour) of each timestamp."""
+        local = pc.local_timestamp(column).cast(pa.timestamp("s")).cast(pa.int64())
+        seconds = local.to_numpy()
+        months = seconds.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
+        return months - (self.base - 1970 * 12), (seconds // 3600) % 24
+
+    def of_dates(self, column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        """(relative month, epoch day) of each date; nulls get month and day -10**9."""
+        days = column.cast(pa.int32()).fill_null(-(10**9)).to_numpy().astype(np.int64)
+        months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        months = np.where(days == -(10**9), -(10**9), months - (self.base - 1970 * 12))
+        return months, days
+
+
+def _firm_index(column: pa.ChunkedArray, firms: pd.Index) -> np.ndarray:
+    """Position in ``firms`` of each row's firm id (-1 when unknown)."""
+    encoded = pc.dictionary_encode(column) if not pa.types.is_dictionary(column.type) else column
+    combined = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+    lookup = firms.get_indexer(combined.dictionary.to_pylist())
+    return np.asarray(lookup[combined.indices.to_numpy(zero_copy_only=False)], dtype=np.int64)
+
+
+def _monthly_sum(
+    firm: np.ndarray, month: np.ndarray, weights: np.ndarray, n_firms: int, lo: int, hi: int
+) -> np.ndarray:
+    """Sum of ``weights`` per firm and relative month in ``[lo, hi)``, as (F, hi - lo)."""
+    ok = (firm >= 0) & (month >= lo) & (month < hi)
+    width = hi - lo
+    flat = firm[ok] * width + (month[ok] - lo)
+    return np.bincount(flat, weights=weights[ok], minlength=n_firms * width).reshape(
+        n_firms, width
+    )
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, *, default: float = 0.0) -> np.ndarray:
+    out = np.full(np.broadcast(num, den).shape, default, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _trend(series: np.ndarray, *, lookback: int) -> np.ndarray:
+    """Relative change of each month against the mean of the previous ``lookback`` months."""
+    out = np.zeros_like(series, dtype=np.float64)
+    for m in range(1, series.shape[1]):
+        base = series[:, max(0, m - lookback) : m].mean(axis=1)
+        out[:, m] = _ratio(series[:, m], base, default=1.0) - 1.0
+    return np.clip(out, -1.0, 5.0)
+
+
+def _drift(series: np.ndarray, *, lookback: int) -> np.ndarray:
+    """Relative change of each month against the median of the previous ``lookback`` months."""
+    out = np.zeros_like(series, dtype=np.float64)
+    for m in range(1, series.shape[1]):
+        base = np.median(series[:, max(0, m - lookback) : m], axis=1)
+        out[:, m] = _ratio(series[:, m], base, default=1.0) - 1.0
+    return np.clip(out, -1.0, 5.0)
+
+
+def _top_share(
+    firm: np.ndarray, month: np.ndarray, partner: np.ndarray, value: np.ndarray, F: int, M: int
+) -> np.ndarray:
+    """Share of the largest partner in each firm's trailing three-month value."""
+    codes, partner_idx = np.unique(partner, return_inverse=True)
+    P = max(len(codes), 1)
+    out = np.zeros((F, M))
+    for m in range(M):
+        ok = (firm >= 0) & (month > m - _TRAILING_MONTHS) & (month <= m)
+        totals = np.bincount(
+            firm[ok] * P + partner_idx[ok], weights=value[ok], minlength=F * P
+        ).reshape(F, P)
+        out[:, m] = _ratio(totals.max(axis=1), totals.sum(axis=1))
+    return out
+
+
+def feature_frame(raw: RawTables) -> IndicatorFrame:
+    """The indicators of every firm and month of the node's observation window."""
+    cal = _Calendar(raw.metadata)
+    M = cal.months
+    t = raw.tables
+    firms = pd.Index(sorted(set(t["machines"].column("firm_id").to_pylist())))
+    F = len(firms)
+
+    elec = t["electricity_15min"]
+    e_firm = _firm_index(elec.column("firm_id"), firms)
+    e_month, e_hour = cal.of_timestamps(elec.column("ts"))
+    kwh = elec.column("kwh").to_numpy().astype(np.float64)
+    kwh_m = _monthly_sum(e_firm, e_month, kwh, F, 0, M)
+    night = np.isin(e_hour, list(_NIGHT_HOURS))
+    night_m = _monthly_sum(e_firm, e_month, np.where(night, kwh, 0.0), F, 0, M)
+
+    util = t["utilities_hourly"]
+    u_month, _ = cal.of_timestamps(util.column("ts"))
+    gas = util.column("gas_m3").to_numpy().astype(np.float64)
+    gas_m = _monthly_sum(_firm_index(util.column("firm_id"), firms), u_month, gas, F, 0, M)
+    energy = kwh_m + GAS_KWH_PER_M3 * gas_m
+
+    clim = t["climate_hourly"]
+    c_firm = _firm_index(clim.column("firm_id"), firms)
+    c_month, _ = cal.of_timestamps(clim.column("ts"))
+    humid = (clim.column("humidity_pct").to_numpy() >= _HUMID_PCT).astype(np.float64)
+    hours_m = _monthly_sum(c_firm, c_month, np.ones_like(humid), F, 0, M)
+    humid_share = _ratio(_monthly_sum(c_firm, c_month, humid, F, 0, M), hours_m)
+
+    machines = t["machines"]
+    n_machines = np.bincount(_firm_index(machines.column("firm_id"), firms), minlength=F)
+    days_in_month = np.array(
+        [cal.month_start_day(m + 1) - cal.month_start_day(m) for m in range(M)]
+    )
+    runs = t["machine_runs"]
+    r_month, _ = cal.of_timestamps(runs.column("run_start"))
+    run_s = pc.subtract(
+        runs.column("run_end").cast(pa.int64()), runs.column("run_start").cast(pa.int64())
+    ).to_numpy()
+    run_h = _monthly_sum(
+        _firm_index(runs.column("firm_id"), firms), r_month, run_s / 3600.0, F, 0, M
+    )
+    utilisation = _ratio(run_h, n_machines[:, None] * 24.0 * days_in_month[None, :])
+
+    counters = t["machine_counters_daily"]
+    k_month, _ = cal.of_dates(counters.column("day"))
+    opens = counters.column("mould_opens").to_numpy().astype(np.float64)
+    opens_m = _monthly_sum(_firm_index(counters.column("firm_id"), firms), k_month, opens, F, 0, M)
+
+    mes = t["mes_daily"]
+    s_firm = _firm_index(mes.column("firm_id"), firms)
+    s_month, _ = cal.of_dates(mes.column("day"))
+    produced = _monthly_sum(
+        s_firm, s_month, mes.column("units_produced").to_numpy().astype(np.float64), F, 0, M
+    )
+    defective = _monthly_sum(
+        s_firm, s_month, mes.column("units_defective").to_numpy().astype(np.float64), F, 0, M
+    )
+    good = produced - defective
+    epu = _ratio(energy, good, default=0.0)
+
+    values: dict[str, np.ndarray] = {
+        "energy_per_unit": epu,
+        "energy_per_unit_drift": _drift(epu, lookback=_DRIFT_BASELINE_MONTHS),
+        "energy_trend": _trend(energy, lookback=_TRAILING_MONTHS),
+        "utilisation": utilisation,
+        "run_hours_trend": _trend(run_h, lookback=_TRAILING_MONTHS),
+        "night_shift_share": _ratio(night_m, kwh_m),
+        "humid_hours_share": humid_share,
+        "mould_opens_per_unit": _ratio(opens_m, produced),
+        "defect_rate": _ratio(defective, produced),
+    }
+    values.update(_erp_indicators(raw, cal, firms, good))
+    return IndicatorFrame(
+        firm_ids=list(firms),
+        month_labels=cal.labels,
+        values={name: values[name] for name in INDICATOR_COLUMNS},
+    )
+
+
+def _erp_indicators(
+    raw: RawTables, cal: _Calendar, firms: pd.Index, mes_good: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Indicators from sales and purchase orders (history before the window included)."""
+    F, M = mes_good.shape
+    lo = -2 * _TRAILING_MONTHS
+    orders = raw.tables["erp_orders"]
+    firm = _firm_index(orders.column("firm_id"), firms)
+    qty = orders.column("quantity").to_numpy().astype(np.float64)
+    amount = orders.column("amount_cny").to_numpy().astype(np.float64)
+    placed_m, _ = cal.of_dates(orders.column("placed_on"))
+    produced_m, _ = cal.of_dates(orders.column("produced_on"))
+    shipped_m, shipped_d = cal.of_dates(orders.column("shipped_on"))
+    _, due_d = cal.of_dates(orders.column("due_on"))
+    _, paid_d = cal.of_dates(orders.column("paid_on"))
+
+    erp_produced = _monthly_sum(firm, produced_m, qty, F, 0, M)
+    placed_q = _monthly_sum(firm, placed_m, qty, F, lo, M)
+    placed_v = _monthly_sum(firm, placed_m, amount, F, lo, M)
+    shipped_q = _monthly_sum(firm, shipped_m, qty, F, lo, M)
+    k = _TRAILING_MONTHS
+    ship_ratio = np.zeros((F, M))
+    growth = np.zeros((F, M))
+    for m in range(M):
+        i = m - lo  # column of month m in the extended arrays
+        ship_ratio[:, m] = _ratio(
+            shipped_q[:, i - k + 1 : i + 1].sum(axis=1),
+            placed_q[:, i - k + 1 : i + 1].sum(axis=1),
+            default=1.0,
+        )
+        growth[:, m] = (
+            _ratio(
+                placed_v[:, i - k + 1 : i + 1].sum(axis=1),
+                placed_v[:, i - 2 * k + 1 : i - k + 1].sum(axis=1),
+                default=1.0,
+            )
+            - 1
+        )
+
+    overdue_ratio = np.zeros((F, M))
+    overdue_days = np.zeros((F, M))
+    shipped_known = shipped_d > -(10**9)
+    for m in range(M):
+        end = cal.month_start_day(m + 1)
+        open_ = (firm >= 0) & shipped_known & (shipped_d < end) & ((paid_d < -(10**8)) | (paid_d >= end))
+        late = open_ & (due_d > -(10**8)) & (due_d < end)
+        receivable = np.bincount(firm[open_], weights=amount[open_], minlength=F)
+        overdue = np.bincount(firm[late], weights=amount[late], minlength=F)
+        weighted_days = np.bincount(firm[late], weights=amount[late] * (end - due_d[late]), minlength=F)
+        overdue_ratio[:, m] = _ratio(overdue, receivable)
+        overdue_days[:, m] = _ratio(weighted_days, overdue)
+
+    customers = orders.column("customer_no").to_numpy()
+    top_customer = _top_share(
+        firm, shipped_m, customers, np.where(shipped_known, amount, 0.0), F, M
+    )
+    purchases = raw.tables["erp_purchases"]
+    p_month, _ = cal.of_dates(purchases.column("ordered_on"))
+    top_supplier = _top_share(
+        _firm_index(purchases.column("firm_id"), firms),
+        p_month,
+        purchases.column("supplier_no").to_numpy(),
+        purchases.column("amount_cny").to_numpy().astype(np.float64),
+        F,
+        M,
+    )
+    return {
+        "mes_erp_mismatch": np.clip(np.abs(_ratio(mes_good, erp_produced, default=1.0) - 1), 0, 10),
+        "ship_to_order_ratio": np.clip(ship_ratio, 0.0, 5.0),
+        "order_growth": np.clip(growth, -1.0, 5.0),
+        "receivable_overdue_ratio": overdue_ratio,
+        "receivable_overdue_days": overdue_days,
+        "top_customer_share": top_customer,
+        "top_supplier_share": top_supplier,
+    }
+
+
+def label_rows(frame: IndicatorFrame, raw: RawTables) -> pd.DataFrame:
+    """Rows of ``frame`` with their label from the node's repayment-outcome history.
+
+    ``label`` is 1 when the firm's first default or 90+ days past due falls within the
+    ``label_horizon_months`` after the month; months in which the firm is already in default,
+    or whose horizon is not yet observed, are dropped.
+    """
+    cal = _Calendar(raw.metadata)
+    firms = pd.Index(frame.firm_ids)
+    F, M = len(firms), cal.months
+    outcomes = raw.tables["credit_outcomes"]
+    o_firm = _firm_index(outcomes.column("firm_id"), firms)
+    _, o_day = cal.of_dates(outcomes.column("event_on"))
+    first_event = np.full(F, np.iinfo(np.int64).max)
+    known = o_firm >= 0
+    np.minimum.at(first_event, o_firm[known], o_day[known])
+
+    month_end = np.array([cal.month_start_day(m + 1) for m in range(M)])
+    horizon_end = np.array([cal.month_start_day(m + 1 + cal.horizon) for m in range(M)])
+    observed = np.arange(M) + 1 + cal.horizon <= cal.outcome_month
+    keep = (first_event[:, None] >= month_end[None, :]) & observed[None, :]
+    label = first_event[:, None] < horizon_end[None, :]
+
+    firm_idx, month_idx = np.nonzero(keep)
+    firm_col = np.asarray(frame.firm_ids, dtype=object)[firm_idx]
+    month_col = np.asarray(frame.month_labels, dtype=object)[month_idx]
+    data: dict[str, Any] = {
+        "row_id": [f"{f}-{m}" for f, m in zip(firm_col, month_col, strict=True)],
+        "firm_id": firm_col,
+        "month": month_col,
+    }
+    for name in INDICATOR_COLUMNS:
+        data[name] = frame.values[name][firm_idx, month_idx]
+    data["label"] = label[firm_idx, month_idx].astype(np.int64)
+    return pd.DataFrame(data)
+
+
+def indicators_from_raw(raw: RawTables) -> pd.DataFrame:
+    """The labelled indicator table of a node, from its raw tables in memory."""
+    table = label_rows(feature_frame(raw), raw)
+    logger.info("computed %d indicator rows for %d firms", len(table), table["firm_id"].nunique())
+    return table
+
+
+def compute_monthly_indicators(raw_dir: Path) -> pd.DataFrame:
+    """Read a factory node's raw series from ``raw_dir`` and reduce them to monthly indicators.
+
+    Columns: ``row_id`` (``<firm_id>-<YYYY-MM>``), ``firm_id`` (USCC), ``month``, the
+    :data:`INDICATOR_COLUMNS` and ``label``. Runs at the node; raw series never leave it.
+    """
+    return indicators_from_raw(read_raw_tables(Path(raw_dir)))

@@ -1,0 +1,138 @@
+"""A participant's view of its own data: load, check against the schema, filter by consent.
+
+Everything here runs at the participant node; nothing it reads leaves the node except
+counts (rows used, rows excluded and why).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from consent.store import SQLiteConsentStore
+from models.federation import FederationSpec, ParticipantSpec
+from models.schema import TabularSchema
+from models.resolve import training_schema
+from models.tabular import TabularData, load_table
+
+logger = logging.getLogger(__name__)
+
+
+class ParticipantError(Exception):
+    """Root of the participant package's errors."""
+
+
+class UnknownParticipantError(ParticipantError, LookupError):
+    """The node was started for a participant the federation file does not name."""
+
+
+@dataclass(frozen=True)
+class EligibleData:
+    """Rows a participant may train on this round, and the counts of what it left out."""
+
+    data: TabularData
+    rows_total: int
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_used(self) -> int:
+        return len(self.data.ids)
+
+
+def participant_spec(spec: FederationSpec, name: str) -> ParticipantSpec:
+    """The federation file's entry for participant ``name``."""
+    for participant in spec.participants:
+        if participant.name == name:
+            return participant
+    known = ", ".join(p.name for p in spec.participants)
+    raise UnknownParticipantError(
+        f"participant {name!r} is not in federation {spec.name!r} ({spec.path}); known: {known}"
+    )
+
+
+def declared_schema(spec: FederationSpec, participant: ParticipantSpec) -> TabularSchema:
+    """The schema this participant holds: its own declaration, else the federation's."""
+    if participant.schema is not None:
+        return participant.schema
+    return training_schema(spec)
+
+
+def consent_as_of(spec: FederationSpec) -> datetime:
+    """The instant consent is evaluated at: the file's ``consent_as_of`` or now (UTC)."""
+    return spec.consent_as_of or datetime.now(UTC)
+
+
+def load_eligible(spec: FederationSpec, participant: ParticipantSpec) -> EligibleData:
+    """Load the participant's file and keep only rows whose subject consented to training.
+
+    Without a consent database every row is used (the data owner vouches for consent);
+    with one, a row is kept only if its subject has an active grant for the federation's
+    purpose covering every data category this participant declares (DESIGN.md, Consent).
+    """
+    schema = declared_schema(spec, participant)
+    data = load_table(participant.file, schema)
+    if participant.consent_db is None:
+        return EligibleData(data=data, rows_total=len(data.ids))
+    subjects = _subjects(participant, data)
+    store = SQLiteConsentStore(participant.consent_db)
+    at = consent_as_of(spec)
+    allowed = store.active_subjects(
+        purpose=spec.consent_purpose, categories=participant.categories, at=at
+    )
+    keep = np.fromiter((s in allowed for s in subjects), dtype=bool, count=len(subjects))
+    refused = sorted({s for s, k in zip(subjects, keep, strict=True) if not k})
+    reasons: Counter[str] = Counter()
+    if refused:
+        by_subject = store.exclusion_reasons(
+            refused, purpose=spec.consent_purpose, categories=participant.categories, at=at
+        )
+        per_row = Counter(s for s, k in zip(subjects, keep, strict=True) if not k)
+        # exclusion_reasons counts subjects; a subject may own several rows (one per month).
+        reasons = _rows_per_reason(by_subject, per_row, store, spec, participant, at)
+    logger.info(
+        "participant %s: %d of %d rows have an active %s grant",
+        participant.name,
+        int(keep.sum()),
+        len(keep),
+        spec.consent_purpose,
+    )
+    return EligibleData(data=data.subset(keep), rows_total=len(keep), excluded=dict(reasons))
+
+
+def _subjects(participant: ParticipantSpec, data: TabularData) -> list[str]:
+    if participant.subject_column is None or participant.subject_column == data.schema.id:
+        return [str(s) for s in data.ids]
+    import pandas as pd
+
+    frame = (
+        pd.read_parquet(participant.file, columns=[participant.subject_column])
+        if participant.file.suffix.lower() in {".parquet", ".pq"}
+        else pd.read_csv(participant.file, usecols=[participant.subject_column], dtype=str)
+    )
+    return [str(s) for s in frame[participant.subject_column]]
+
+
+def _rows_per_reason(
+    by_subject: Counter[str],
+    per_row: Counter[str],
+    store: SQLiteConsentStore,
+    spec: FederationSpec,
+    participant: ParticipantSpec,
+    at: datetime,
+) -> Counter[str]:
+    """Turn per-subject exclusion reasons into per-row counts."""
+    if sum(per_row.values()) == sum(by_subject.values()):
+        return by_subject
+    rows: Counter[str] = Counter()
+    for subject, n_rows in per_row.items():
+        reason = store.exclusion_reasons(
+            [subject], purpose=spec.consent_purpose, categories=participant.categories, at=at
+        )
+        for key in reason:
+            rows[key] += n_rows
+    return rows

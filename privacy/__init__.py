@@ -1,0 +1,25 @@
+"""Privacy mechanisms of fedrisk: differential privacy (``privacy.dp``) and CKKS (``privacy.he``).
+
+This package imports neither ``coordinator``, ``participants`` nor ``consent``. Only the
+error types are re-exported here; import mechanisms from their subpackages.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    BudgetExceededError,
+    ContextMismatchError,
+    DecryptionError,
+    InvalidParametersError,
+    InvalidUpdateError,
+    PrivacyError,
+)
+
+__all__ = [
+    "BudgetExceededError",
+    "ContextMismatchError",
+    "DecryptionError",
+    "InvalidParametersError",
+    "InvalidUpdateError",
+    "PrivacyError",
+]

@@ -1,0 +1,63 @@
+"""Package-level rules: error hierarchy, import direction, public names."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import privacy
+import privacy.dp
+import privacy.he
+from privacy.errors import (
+    BudgetExceededError,
+    ContextMismatchError,
+    DecryptionError,
+    InvalidParametersError,
+    InvalidUpdateError,
+    PrivacyError,
+)
+
+PACKAGE_ROOT = Path(privacy.__file__).parent
+FORBIDDEN = {"coordinator", "participants", "consent"}
+
+
+def test_every_error_derives_from_privacy_error() -> None:
+    # Arrange
+    errors = [
+        BudgetExceededError,
+        ContextMismatchError,
+        DecryptionError,
+        InvalidParametersError,
+        InvalidUpdateError,
+    ]
+
+    # Act / Assert
+    assert all(issubclass(e, PrivacyError) for e in errors)
+    assert issubclass(InvalidParametersError, ValueError)
+    assert issubclass(InvalidUpdateError, ValueError)
+
+
+def test_privacy_imports_no_higher_package() -> None:
+    # Arrange
+    offenders = []
+
+    # Act
+    for path in PACKAGE_ROOT.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                roots = {node.module.split(".")[0]}
+            else:
+                continue
+            offenders += [f"{path.name}: {root}" for root in roots & FORBIDDEN]
+
+    # Assert
+    assert offenders == []
+
+
+def test_public_names_are_sorted_and_exist() -> None:
+    for module in (privacy, privacy.dp, privacy.he):
+        assert list(module.__all__) == sorted(module.__all__)
+        assert all(hasattr(module, name) for name in module.__all__)
