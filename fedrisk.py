@@ -56,6 +56,7 @@ def simulate(
     failing = _capture_failure(server, outcome)
     client = make_client_app(spec.path)
     cpus = max(1, os.cpu_count() or 1)
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     run_simulation(
         server_app=failing,
         client_app=client,

@@ -235,8 +235,21 @@ _events_table = Table(
 _ID_CHUNK = 500
 
 
+_GRANT_COLUMNS = (
+    "subject_id",
+    "institution",
+    "purpose",
+    "categories",
+    "starts_at",
+    "expires_at",
+    "evidence_hash",
+    "channel",
+)
+
+
 def _event_row(event: GrantEvent) -> dict[str, Any]:
     row: dict[str, Any] = {"kind": event.kind, "grant_id": event.grant_id, "at": event.at}
+    row.update(dict.fromkeys(_GRANT_COLUMNS))
     grant = event.grant
     if grant is not None:
         row.update(
@@ -280,7 +293,7 @@ class SQLAlchemyConsentStore(ConsentStore):
         try:
             _metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
-            raise ConsentError(f"cannot open consent database: {exc}") from exc
+            raise ConsentError(f"cannot open consent database ({type(exc).__name__})") from exc
 
     def close(self) -> None:
         """Dispose of the connection pool."""
@@ -315,7 +328,9 @@ class SQLAlchemyConsentStore(ConsentStore):
                 "consent log refused the append (a grant id recorded concurrently?)"
             ) from exc
         except SQLAlchemyError as exc:
-            raise ConsentError(f"cannot write to consent database: {exc}") from exc
+            raise ConsentError(
+                f"cannot write to consent database ({type(exc).__name__})"
+            ) from exc
 
 
 class SQLiteConsentStore(SQLAlchemyConsentStore):

@@ -76,8 +76,9 @@ def run_handshake(
     for reply in grid.send_and_receive(messages, timeout=timeout_s):
         node = reply.metadata.src_node_id
         if reply.has_error():
-            name = f"node-{node}"
-            reason = f"refused at handshake: {reply.error.reason}"
+            reason = str(reply.error.reason)
+            name = reason[1 : reason.index("]")] if reason.startswith("[") else f"node-{node}"
+            reason = f"refused at handshake: {reason}"
             records.append(ParticipantRecord(name, 0, 0, {}, accepted=False, reason=reason))
             logger.error("%s", reason)
             continue

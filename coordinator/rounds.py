@@ -25,7 +25,7 @@ from models.parameters import from_arrays, to_arrays
 from models.resolve import Architecture, architecture, training_schema
 from models.tabular import TabularData, load_table
 from models.training import evaluate
-from privacy.he.context import PublicContext
+from privacy.he.public import PublicContext
 
 from .checkpoints import save_checkpoint
 from .handshake import FederationAbortedError, run_handshake, wait_for_nodes

@@ -102,7 +102,7 @@ class DPSpec:
 class HESpec:
     """CKKS parameters and where provisioned keys live.
 
-    Defaults: N = 8192, ``[60, 40, 40, 60]``, scale 2^40, ``keys_dir`` "<toml dir>/keys".
+    Defaults: N = 8192, ``[60, 40, 60]`` (additions only need one level), scale 2^40, ``keys_dir`` "<toml dir>/keys".
     The coefficient modulus is checked against :data:`CKKS_MAX_COEFF_MODULUS_BITS`.
     """
 
@@ -523,7 +523,7 @@ class _Reader:
         if degree not in CKKS_MAX_COEFF_MODULUS_BITS:
             allowed = ", ".join(map(str, CKKS_MAX_COEFF_MODULUS_BITS))
             raise table.error("poly_modulus_degree", f"must be one of {allowed}, got {degree}")
-        sizes = table.integers("coeff_mod_bit_sizes", (60, 40, 40, 60))
+        sizes = table.integers("coeff_mod_bit_sizes", (60, 40, 60))
         if len(sizes) < 2 or not all(1 <= s <= 60 for s in sizes):
             raise table.error(
                 "coeff_mod_bit_sizes", f"needs >= 2 sizes in 1..60, got {list(sizes)}"

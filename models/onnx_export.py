@@ -16,6 +16,8 @@ decide it. For given parameters the dynamo exporter writes the same bytes on eve
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 import logging
 import os
 import warnings
@@ -94,7 +96,7 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_exporter():
             warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
             program = torch.onnx.export(
                 wrapper,
@@ -184,3 +186,15 @@ class OnnxModel:
         batch = np.ascontiguousarray(matrix, dtype=np.float32)
         (scores,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
         return np.asarray(scores, dtype=np.float32).reshape(-1)
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's registry chatter (e.g. "torchvision is not installed")."""
+    chatty = logging.getLogger("torch.onnx")
+    level = chatty.level
+    chatty.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        chatty.setLevel(level)

@@ -13,8 +13,8 @@ from models.errors import ModelsError
 from models.federation import FederationSpec, load_federation
 from models.layout import public_key_path, secret_key_path
 from models.tabular import infer_schema
-from privacy.he.context import provision_keys
 from privacy.he.params import CKKSParams
+from privacy.he.secret import provision_keys
 
 from .local_data import load_eligible
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
@@ -25,9 +25,8 @@ from privacy.dp.accounting import PrivacyAccountant
 from privacy.dp.budget import PrivacyBudget
 from privacy.dp.events import DPEvent
 from privacy.errors import BudgetExceededError, PrivacyError
-from privacy.he.context import SecretContext
 from privacy.he.records import record_to_update
-from privacy.he.vector import decrypt_aggregate
+from privacy.he.secret import SecretContext, decrypt_aggregate
 
 from .local_data import ParticipantError, declared_schema, load_eligible, participant_spec
 from .local_training import RoundPlan, train_round
@@ -86,26 +85,35 @@ def make_client_app(
 
     @app.query("handshake")
     def handshake(msg: Message, context: Context) -> Message:
-        return _guard(msg, lambda: _handshake(msg, context, resolver))
+        return _guard(msg, context, resolver, _handshake)
 
     @app.train(mods=[make_encrypt_mod(resolver.participant)])
     def train(msg: Message, context: Context) -> Message:
-        return _guard(msg, lambda: _train(msg, context, resolver))
+        return _guard(msg, context, resolver, _train)
 
     @app.query("decrypt")
     def decrypt(msg: Message, context: Context) -> Message:
-        return _guard(msg, lambda: _decrypt(msg, context, resolver))
+        return _guard(msg, context, resolver, _decrypt)
 
     return app
 
 
-def _guard(msg: Message, handler: object) -> Message:
-    """Answer expected failures as Flower error replies with a one-line reason."""
+Handler = Callable[[Message, Context, "ParticipantResolver"], Message]
+
+
+def _guard(
+    msg: Message, context: Context, resolver: ParticipantResolver, handler: Handler
+) -> Message:
+    """Answer expected failures as Flower error replies: one line, naming the participant."""
     try:
-        return handler()  # type: ignore[operator,no-any-return]
+        return handler(msg, context, resolver)
     except (ModelsError, ParticipantError, BudgetExceededError, PrivacyError, ValueError) as exc:
         logger.warning("refusing %s: %s", msg.metadata.message_type, exc)
-        return Message(Error(code=REFUSED, reason=str(exc)), reply_to=msg)
+        try:
+            who = resolver.participant(context)[1].name
+        except (ModelsError, ParticipantError, ValueError):
+            who = "unidentified participant"
+        return Message(Error(code=REFUSED, reason=f"[{who}] {exc}"), reply_to=msg)
 
 
 def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:

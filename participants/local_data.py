@@ -7,13 +7,15 @@ counts (rows used, rows excluded and why).
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from consent.eligibility import exclusion_reason
+from consent.grants import GrantState
 from consent.store import SQLiteConsentStore
 from models.federation import FederationSpec, ParticipantSpec
 from models.schema import TabularSchema
@@ -79,21 +81,22 @@ def load_eligible(spec: FederationSpec, participant: ParticipantSpec) -> Eligibl
     if participant.consent_db is None:
         return EligibleData(data=data, rows_total=len(data.ids))
     subjects = _subjects(participant, data)
-    store = SQLiteConsentStore(participant.consent_db)
     at = consent_as_of(spec)
-    allowed = store.active_subjects(
-        purpose=spec.consent_purpose, categories=participant.categories, at=at
-    )
-    keep = np.fromiter((s in allowed for s in subjects), dtype=bool, count=len(subjects))
-    refused = sorted({s for s, k in zip(subjects, keep, strict=True) if not k})
-    reasons: Counter[str] = Counter()
-    if refused:
-        by_subject = store.exclusion_reasons(
-            refused, purpose=spec.consent_purpose, categories=participant.categories, at=at
+    categories = frozenset(participant.categories)
+    states_by_subject: dict[str, list[GrantState]] = defaultdict(list)
+    for state in SQLiteConsentStore(participant.consent_db).states().values():
+        states_by_subject[state.grant.subject_id].append(state)
+    reason_of = {
+        subject: exclusion_reason(
+            states_by_subject.get(subject, []),
+            purpose=spec.consent_purpose,
+            categories=categories,
+            at=at,
         )
-        per_row = Counter(s for s, k in zip(subjects, keep, strict=True) if not k)
-        # exclusion_reasons counts subjects; a subject may own several rows (one per month).
-        reasons = _rows_per_reason(by_subject, per_row, store, spec, participant, at)
+        for subject in set(subjects)
+    }
+    keep = np.fromiter((reason_of[s] is None for s in subjects), dtype=bool, count=len(subjects))
+    reasons = Counter(str(reason_of[s]) for s in subjects if reason_of[s] is not None)
     logger.info(
         "participant %s: %d of %d rows have an active %s grant",
         participant.name,
@@ -115,24 +118,3 @@ def _subjects(participant: ParticipantSpec, data: TabularData) -> list[str]:
         else pd.read_csv(participant.file, usecols=[participant.subject_column], dtype=str)
     )
     return [str(s) for s in frame[participant.subject_column]]
-
-
-def _rows_per_reason(
-    by_subject: Counter[str],
-    per_row: Counter[str],
-    store: SQLiteConsentStore,
-    spec: FederationSpec,
-    participant: ParticipantSpec,
-    at: datetime,
-) -> Counter[str]:
-    """Turn per-subject exclusion reasons into per-row counts."""
-    if sum(per_row.values()) == sum(by_subject.values()):
-        return by_subject
-    rows: Counter[str] = Counter()
-    for subject, n_rows in per_row.items():
-        reason = store.exclusion_reasons(
-            [subject], purpose=spec.consent_purpose, categories=participant.categories, at=at
-        )
-        for key in reason:
-            rows[key] += n_rows
-    return rows

@@ -8,6 +8,8 @@ if the budget would be exceeded (DESIGN.md: a round over budget is refused befor
 from __future__ import annotations
 
 import logging
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from models.training import make_loader, train_local
 from privacy.dp.accounting import epsilon_for, noise_multiplier_for
 from privacy.dp.budget import PrivacyBudget
 from privacy.dp.events import DPEvent
-from privacy.errors import BudgetExceededError
+from privacy.errors import BudgetExceededError, PrivacyError
 from privacy.dp.sgd import make_private
 
 from .local_data import EligibleData
@@ -63,14 +65,16 @@ class LocalResult:
 def plan_dp_event(plan: RoundPlan, *, n_rows: int) -> DPEvent:
     """The DP event one round of DP-SGD costs, with noise calibrated to the run's target.
 
-    Noise is calibrated so that ``total_rounds`` rounds of ``local_epochs`` epochs at
-    Poisson sample rate ``batch_size / n_rows`` compose to ``target_epsilon`` at ``delta``
-    (Abadi et al. 2016; composition by the accountant named in the plan).
+    Noise is calibrated so that ``total_rounds`` rounds of ``local_epochs`` epochs compose
+    to ``target_epsilon`` at ``delta`` (Abadi et al. 2016; composition by the accountant
+    named in the plan). Steps and sample rate are the ones Opacus's Poisson loader takes:
+    ``ceil(n_rows / batch_size)`` batches per epoch, each row drawn with rate 1 / batches.
     """
     if n_rows <= 0:
         raise ValueError(f"n_rows must be > 0, got {n_rows}")
-    sample_rate = min(1.0, plan.batch_size / n_rows)
-    steps_per_round = max(1, round(plan.local_epochs / sample_rate))
+    batches = math.ceil(n_rows / plan.batch_size)
+    sample_rate = 1.0 / batches
+    steps_per_round = batches * plan.local_epochs
     sigma = noise_multiplier_for(
         target_epsilon=plan.target_epsilon,
         delta=plan.delta,
@@ -111,12 +115,15 @@ def train_round(
     event: DPEvent | None = None
     if plan.use_dp:
         event = plan_dp_event(plan, n_rows=n_rows)
-        if budget is not None and budget.would_exceed([event]):
-            raise BudgetExceededError(
-                f"round {plan.server_round} would take dataset {budget_name} over its "
-                f"lifetime budget of epsilon={budget.epsilon_limit:g} "
-                f"(spent {budget.spent():.3f}); refused before training"
-            )
+        if budget is not None:
+            if budget.would_exceed([event]):
+                raise BudgetExceededError(
+                    f"round {plan.server_round} would take dataset {budget_name} over its "
+                    f"lifetime budget of epsilon={budget.epsilon_limit:g} "
+                    f"(spent {budget.spent():.3f}); refused before training"
+                )
+            # Charged before any data is touched: a crash mid-round still counts as spent.
+            budget.charge([event], run_id=run_id, model=model_name, round=plan.server_round)
         private = make_private(
             model=model,
             optimizer=optimizer,
@@ -125,31 +132,30 @@ def train_round(
             max_grad_norm=plan.max_grad_norm,
         )
         model, optimizer, loader = private.model, private.optimizer, private.data_loader
-    stats = train_local(
-        model,
-        loader,
-        optimizer,
-        epochs=plan.local_epochs,
-        proximal_mu=plan.proximal_mu,
-        global_params=global_params,
-    )
-    spent: DPEvent | None = None
+    with warnings.catch_warnings():
+        # Opacus's grad-sample hooks trip this torch warning on the first layer; harmless.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        stats = train_local(
+            model,
+            loader,
+            optimizer,
+            epochs=plan.local_epochs,
+            proximal_mu=plan.proximal_mu,
+            global_params=global_params,
+        )
     eps_total = 0.0
     if event is not None:
-        spent = DPEvent(
-            noise_multiplier=event.noise_multiplier,
-            sample_rate=event.sample_rate,
-            steps=max(1, stats.steps),
-        )
-        if budget is not None:
-            budget.charge([spent], run_id=run_id, model=model_name, round=plan.server_round)
-        eps_total = epsilon_for([*run_events, spent], delta=plan.delta, kind=plan.accountant)
+        if stats.steps > event.steps:
+            raise PrivacyError(
+                f"DP-SGD took {stats.steps} steps but {event.steps} were planned and charged"
+            )
+        eps_total = epsilon_for([*run_events, event], delta=plan.delta, kind=plan.accountant)
     return LocalResult(
         arrays=to_arrays(model),
         num_examples=n_rows,
         mean_loss=stats.mean_loss,
         steps=stats.steps,
         epsilon_run=eps_total,
-        dp_event=spent,
+        dp_event=event,
     )
 

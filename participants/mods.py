@@ -20,9 +20,8 @@ from models import wire
 from models.federation import FederationSpec, ParticipantSpec
 from models.layout import secret_key_path
 from privacy.errors import PrivacyError
-from privacy.he.context import SecretContext
 from privacy.he.records import update_to_record
-from privacy.he.vector import encrypt_update
+from privacy.he.secret import SecretContext, encrypt_update
 
 logger = logging.getLogger(__name__)
 

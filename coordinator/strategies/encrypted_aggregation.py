@@ -19,9 +19,9 @@ from flwr.serverapp import Grid
 
 from models import wire
 from privacy.errors import PrivacyError
-from privacy.he.context import PublicContext
+from privacy.he.public import PublicContext
 from privacy.he.records import record_to_update, update_to_record
-from privacy.he.vector import EncryptedUpdate, sum_encrypted, validate_update
+from privacy.he.updates import EncryptedUpdate, sum_encrypted, validate_update
 
 from ..update_checks import Rejection, num_examples_of, participant_of, reply_error
 from .base import Aggregate, RoundContext, Strategy

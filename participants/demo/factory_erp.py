@@ -97,7 +97,8 @@ def simulate_erp(
     lead_days = 1 + np.rint(rng.gamma(2.0, 6.0, size=N))
     placed = produced - lead_days.astype(np.int64) * _DAY_NS
     shipped = (produced + rng.integers(0, 5, size=N) * _DAY_NS).astype(np.float64)
-    shipped[fictitious] = np.nan
+    cancelled = rng.random(N) < pop.cancel_share[firm]
+    shipped[fictitious | cancelled] = np.nan
     due = shipped + pop.terms_days[firm] * _DAY_NS
     late = rng.random(N) < pop.late_share[firm, month]
     delay = np.where(

@@ -52,6 +52,7 @@ class FirmPopulation:
     terms_days: np.ndarray  # (F,)
     unit_price: np.ndarray  # (F,)
     orders_per_month: np.ndarray  # (F,)
+    cancel_share: np.ndarray  # (F,) share of orders cancelled after production
     customer_cum: np.ndarray  # (F, C) cumulative customer weights (padded with 1)
     supplier_cum: np.ndarray  # (F, S) cumulative supplier weights (padded with 1)
 
@@ -198,6 +199,7 @@ def sample_firms(
         terms_days=terms_days,
         unit_price=unit_price,
         orders_per_month=orders_per_month,
+        cancel_share=rng.beta(*profile.cancel_share, size=F),
         customer_cum=_cumulative_weights(rng, top_customer, n_customers),
         supplier_cum=_cumulative_weights(rng, top_supplier, n_suppliers),
     )

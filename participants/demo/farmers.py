@@ -18,7 +18,7 @@ from participants.demo.vertical import VerticalSplit, split_views
 
 __all__ = ["FARMER_INTERCEPT", "farmer_ids", "simulate_farmers"]
 
-FARMER_INTERCEPT: Final = -3.6
+FARMER_INTERCEPT: Final = -2.9
 _CROP_P: Final = {
     "corn": 0.2,
     "fruit": 0.1,
@@ -80,8 +80,8 @@ def simulate_farmers(
     subsidies = np.where(rng.random(n) < 0.08, 0.0, subsidies * rng.lognormal(0, 0.1, n))
 
     certificate = rng.random(n) < 0.8
-    savings = (0.5 * farm_income + off_farm) * rng.uniform(0.05, 0.4, n)
-    deposit = savings * rng.lognormal(0, 0.9, n)
+    savings = (0.3 * farm_income + off_farm) * rng.uniform(0.05, 0.4, n)
+    deposit = savings * rng.lognormal(0, 1.0, n)
     leverage = rng.lognormal(np.log(0.9), 0.75, n)
     has_loan = rng.random(n) < 0.5 + 0.3 * rents
     debt = np.where(has_loan, leverage * (farm_income + 0.4 * off_farm), 0.0)
@@ -92,15 +92,15 @@ def simulate_farmers(
     capacity = farm_income + 0.3 * off_farm
     logit = (
         FARMER_INTERCEPT
-        + 2.2 * _relu(np.log((debt + 1.0) / capacity) + 0.3)
+        + 1.6 * _relu(np.log((debt + 1.0) / capacity) + 0.3)
         + 1.5 * (cash & rents & ~coop)
         + 0.35 * contracts
         - 0.8 * certificate
         + 1.2 * ((livestock > 60) & (area < 5))
         - 0.6 * coop
-        + 0.3 * late
-        + 0.2 * inquiries
-        - 0.35 * np.log1p(deposit / 20_000)
+        + 0.2 * late
+        + 0.15 * inquiries
+        - 0.25 * np.log1p(deposit / 20_000)
         + rng.normal(0, 0.5, n)
     )
     label = rng.random(n) < 1 / (1 + np.exp(-logit))
@@ -109,7 +109,7 @@ def simulate_farmers(
         {
             "deposit_balance_cny": np.round(deposit, 2),
             "avg_balance_6m_cny": np.round(deposit * rng.lognormal(0, 0.3, n), 2),
-            "txn_count_monthly": rng.poisson(6 + (farm_income + off_farm) / 8_000),
+            "txn_count_monthly": rng.poisson(rng.lognormal(np.log(8), 0.5, n)),
             "account_age_months": rng.integers(6, 361, n),
             "existing_loans": np.where(has_loan, rng.integers(1, 4, n), 0),
             "existing_loan_balance_cny": np.round(debt, 2),

@@ -2,45 +2,75 @@
 
 A firm's monthly hazard of defaulting or going 90+ days past due on its bank loan depends,
 non-linearly and with interactions, on indicators that vary in *different* parks: customer
-payment stress matters most where the firm depends on one customer, a collapse in orders or
-utilisation, reporting inconsistencies (交叉验真), energy drifting away from output, poor
-quality. Each park shows only some of these, so a model trained in one park misjudges firms
-of another. Nothing here is written into any node's features.
+payment stress (heavier when the firm depends on one customer), customer concentration,
+idle capacity, reporting inconsistencies (交叉验真), energy drifting away from output, poor
+quality, orders cancelled after production, falling orders and activity. Each park shows only
+some of these, so a model trained in one park misjudges firms of another. Nothing here is
+written into any node's features.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 import numpy as np
 
-__all__ = ["HAZARD_INTERCEPT", "iot_risk_score", "monthly_hazard"]
+__all__ = [
+    "HAZARD_INTERCEPT",
+    "RISK_WEIGHTS",
+    "iot_risk_score",
+    "iot_risk_terms",
+    "monthly_hazard",
+]
 
-HAZARD_INTERCEPT: Final = -5.6
+HAZARD_INTERCEPT: Final = -6.8
 """Log-odds of the monthly hazard for a firm with no risk signal at all."""
+
+RISK_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+    {
+        "customer_stress": 2.5,
+        "long_overdue": 1.5,
+        "concentration": 6.0,
+        "order_decline": 0.5,
+        "activity_decline": 0.5,
+        "idle_capacity": 5.0,
+        "reporting_mismatch": 12.0,
+        "energy_drift": 3.0,
+        "quality": 1.5,
+        "unshipped_orders": 4.0,
+    }
+)
+"""Weight of each risk term in the score; the terms are defined in :func:`iot_risk_terms`."""
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
-def iot_risk_score(ind: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Risk score (log-odds shift of the monthly hazard) from a month's indicators."""
+def iot_risk_terms(ind: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The unweighted risk terms of a month's indicators (hinges, caps and interactions)."""
     overdue = ind["receivable_overdue_ratio"]
     concentration = ind["top_customer_share"]
-    return (
-        3.5 * overdue * (0.4 + 1.6 * concentration)
-        + 2.0 * overdue * _relu(ind["receivable_overdue_days"] / 90.0 - 0.3)
-        + 6.0 * _relu(concentration - 0.6)
-        + 1.5 * _relu(-ind["order_growth"] - 0.1)
-        + 2.0 * _relu(-ind["run_hours_trend"] - 0.15)
-        + 3.0 * _relu(0.15 - ind["utilisation"])
-        + 10.0 * ind["mes_erp_mismatch"]
-        + 4.0 * _relu(ind["energy_per_unit_drift"] - 0.1)
-        + 40.0 * _relu(ind["defect_rate"] - 0.02)
-        + 3.0 * _relu(0.9 - ind["ship_to_order_ratio"])
-    )
+    return {
+        "customer_stress": overdue * (0.4 + 1.6 * concentration),
+        "long_overdue": overdue * _relu(ind["receivable_overdue_days"] / 90.0 - 0.3),
+        "concentration": _relu(concentration - 0.5),
+        "order_decline": _relu(-ind["order_growth"] - 0.1),
+        "activity_decline": _relu(-ind["run_hours_trend"] - 0.15),
+        "idle_capacity": _relu(0.25 - ind["utilisation"]),
+        "reporting_mismatch": np.minimum(ind["mes_erp_mismatch"], 0.3),
+        "energy_drift": _relu(ind["energy_per_unit_drift"] - 0.15),
+        "quality": _relu(np.log(np.maximum(ind["defect_rate"], 1e-6) / 0.012)),
+        "unshipped_orders": _relu(0.9 - ind["ship_to_order_ratio"]),
+    }
+
+
+def iot_risk_score(ind: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Risk score (log-odds shift of the monthly hazard) from a month's indicators."""
+    terms = iot_risk_terms(ind)
+    return sum((RISK_WEIGHTS[name] * value for name, value in terms.items()), np.float64(0.0))
 
 
 def monthly_hazard(score: np.ndarray) -> np.ndarray:

@@ -48,6 +48,7 @@ class FactoryProfile:
     water_m3_per_kwh: float
     gas_m3_per_kwh: float
     orders_per_month: float
+    cancel_share: tuple[float, float] = (0.5, 40.0)
 
 
 FACTORY_PROFILES: Final[tuple[FactoryProfile, ...]] = (
@@ -138,7 +139,7 @@ FACTORY_PROFILES: Final[tuple[FactoryProfile, ...]] = (
         top_customer=(1.5, 6.0),
         customers=(12, 40),
         top_supplier=(2.0, 4.0),
-        misreport_share=0.03,
+        misreport_share=0.0,
         defect=(0.01, 0.3),
         degradation_share=0.0,
         temperature_c=(17.0, 11.0),
@@ -229,7 +230,7 @@ FACTORY_PROFILES: Final[tuple[FactoryProfile, ...]] = (
         seasonal_peak_month=10,
         unit_price_cny=8.0,
         payment_terms_days=(15, 30, 45),
-        late_share=(1.5, 9.0),
+        late_share=(0.5, 40.0),
         late_days_mean=20.0,
         top_customer=(2.0, 5.0),
         customers=(4, 20),
@@ -242,6 +243,7 @@ FACTORY_PROFILES: Final[tuple[FactoryProfile, ...]] = (
         water_m3_per_kwh=0.05,
         gas_m3_per_kwh=0.03,
         orders_per_month=11.0,
+        cancel_share=(1.2, 6.0),
     ),
 )
 

@@ -22,15 +22,15 @@ import math
 import numbers
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.accountants.accountant import IAccountant
-from opacus.accountants.utils import get_noise_multiplier
 
 from ..errors import InvalidParametersError, PrivacyError
 from .events import DPEvent
+
+if TYPE_CHECKING:
+    from opacus.accountants.accountant import IAccountant
 
 __all__ = ["KINDS", "PrivacyAccountant", "epsilon_for", "noise_multiplier_for"]
 
@@ -110,6 +110,10 @@ def epsilon_for(events: Iterable[DPEvent], *, delta: float, kind: str = "rdp") -
     history = _merge(events)
     if not history:
         return 0.0
+    # Opacus is imported on first use: it costs seconds, and a participant process in
+    # privacy mode ``he`` (a fresh process per Flower message) never needs it.
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
     accountant: IAccountant = RDPAccountant() if kind == "rdp" else PRVAccountant()
     accountant.history = history
     try:
@@ -143,6 +147,8 @@ def noise_multiplier_for(
     if not (math.isfinite(target_epsilon) and target_epsilon > 0):
         raise InvalidParametersError(f"target_epsilon must be finite and > 0, got {target_epsilon}")
     probe = DPEvent(noise_multiplier=1.0, sample_rate=sample_rate, steps=steps)  # validates
+    from opacus.accountants.utils import get_noise_multiplier  # slow import: see epsilon_for
+
     try:
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
             warnings.simplefilter("always")

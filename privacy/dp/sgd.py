@@ -24,17 +24,18 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opacus import GradSampleModule, PrivacyEngine
-from opacus.accountants.accountant import IAccountant
-from opacus.validators.errors import UnsupportedModuleError
 from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from ..errors import InvalidParametersError, PrivacyError
 from .events import DPEvent
+
+if TYPE_CHECKING:
+    from opacus import PrivacyEngine
+    from opacus.accountants.accountant import IAccountant
 
 __all__ = ["PrivateTraining", "dp_event_for", "make_private"]
 
@@ -68,6 +69,8 @@ class PrivateTraining:
 
     def release(self) -> nn.Module:
         """Remove Opacus's hooks and return the plain module (same parameters)."""
+        from opacus import GradSampleModule  # loaded already: make_private built self
+
         if isinstance(self.model, GradSampleModule):
             module: nn.Module = self.model.to_standard_module()
             return module
@@ -93,6 +96,11 @@ def make_private(
     fallback. ``poisson_sampling=False`` keeps the caller's batching, which the accountants'
     guarantee does not strictly cover.
     """
+    # Opacus is imported on first use: it costs seconds, and a participant process that
+    # does not train with DP (a fresh process per Flower message) never needs it.
+    from opacus import GradSampleModule
+    from opacus.validators.errors import UnsupportedModuleError
+
     _check_positive("noise_multiplier", noise_multiplier)
     _check_positive("max_grad_norm", max_grad_norm)
     if not isinstance(model, nn.Module):
@@ -179,6 +187,8 @@ def dp_event_for(private: PrivateTraining, *, steps: int | None = None) -> DPEve
 
 
 def _new_engine(*, secure_rng: bool) -> PrivacyEngine:
+    from opacus import PrivacyEngine
+
     try:
         return PrivacyEngine(accountant="rdp", secure_mode=bool(secure_rng))
     except ImportError as exc:

@@ -1,37 +1,33 @@
-"""CKKS homomorphic encryption of model updates (TenSEAL): parameters, keys, vectors.
+"""CKKS homomorphic encryption of model updates (TenSEAL): the public side only.
 
-The coordinator needs only :class:`PublicContext`, :func:`validate_update` and
-:func:`sum_encrypted`; :class:`SecretContext`, :func:`encrypt_update`,
-:func:`decrypt_aggregate` and :func:`provision_keys` belong to the participants.
+Everything importable from here is safe for the coordinator: :class:`PublicContext`,
+:class:`CKKSParams`, :class:`EncryptedUpdate`, :func:`validate_update`,
+:func:`sum_encrypted` and the Flower record codec. Secret material (``SecretContext``,
+``encrypt_update``, ``decrypt_aggregate``, ``provision_keys``) is imported explicitly from
+:mod:`privacy.he.secret`, by participants only; importing this package never loads it.
 """
 
 from __future__ import annotations
 
-from .context import KeyProvision, PublicContext, SecretContext, provision_keys
 from .params import MAX_COEFF_MODULUS_BITS, CKKSParams
+from .public import CKKSContext, PublicContext
 from .records import record_to_update, update_to_record
-from .vector import (
+from .updates import (
     CHECK_TOLERANCE,
     MAX_CONTRIBUTORS,
     EncryptedUpdate,
-    decrypt_aggregate,
-    encrypt_update,
     sum_encrypted,
     validate_update,
 )
 
 __all__ = [
     "CHECK_TOLERANCE",
+    "CKKSContext",
     "CKKSParams",
     "EncryptedUpdate",
-    "KeyProvision",
     "MAX_COEFF_MODULUS_BITS",
     "MAX_CONTRIBUTORS",
     "PublicContext",
-    "SecretContext",
-    "decrypt_aggregate",
-    "encrypt_update",
-    "provision_keys",
     "record_to_update",
     "sum_encrypted",
     "update_to_record",

@@ -13,7 +13,7 @@ on multiplications and a short chain suffices. In SEAL the last prime is the spe
 ``max_abs_value = 2**(data_bits - global_scale_bits - 2)`` or it wraps around silently.
 Measured with ``python -m tests.privacy.bench_ckks`` (TenSEAL 0.3.18, N=8192, scale 2**40,
 this 2-core machine under load, best of 5, 100 000 values; encryption with the secret key
-as :func:`~privacy.he.vector.encrypt_update` does, public-key encryption in brackets):
+as :func:`~privacy.he.secret.encrypt_update` does, public-key encryption in brackets):
 
 ================  ========  ===============  =======  ========  =======  =======  ==========
 chain             total     encrypt          check    sum of 3  decrypt  update   max error,
@@ -31,7 +31,7 @@ with public-key encryption), far below 1e-6. ``(60, 40)`` is the fastest, but it
 ``num_examples · weights`` (FedAvg numerators), which passes that for datasets of some ten
 thousand rows. The default is therefore ``(60, 40, 60)``: about 2x faster and 1.4x smaller
 than ``(60, 40, 40, 60)``, with room for sums up to 2**58. Choose ``(60, 40)`` explicitly
-when updates are known to be small; :func:`~privacy.he.vector.encrypt_update` refuses
+when updates are known to be small; :func:`~privacy.he.secret.encrypt_update` refuses
 values that could overflow under either chain.
 """
 

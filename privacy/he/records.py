@@ -1,6 +1,6 @@
 """Encrypted updates as Flower records, for the coordinator's and participants' messages.
 
-A :class:`~privacy.he.vector.EncryptedUpdate` travels in a Flower ``ConfigRecord`` with
+A :class:`~privacy.he.updates.EncryptedUpdate` travels in a Flower ``ConfigRecord`` with
 the ciphertext chunks as a list of bytes, so the transport never parses ciphertexts.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from flwr.app import ConfigRecord
 
 from ..errors import InvalidUpdateError
-from .vector import EncryptedUpdate
+from .updates import EncryptedUpdate
 
 __all__ = ["record_to_update", "update_to_record"]
 

@@ -15,9 +15,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from privacy.he.context import SecretContext
 from privacy.he.params import CKKSParams
-from privacy.he.vector import decrypt_aggregate, encrypt_update, sum_encrypted, validate_update
+from privacy.he.secret import SecretContext, decrypt_aggregate, encrypt_update
+from privacy.he.updates import sum_encrypted, validate_update
 
 T = TypeVar("T")
 LENGTH = 100_000

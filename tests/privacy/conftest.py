@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from privacy.he.context import PublicContext, SecretContext
 from privacy.he.params import CKKSParams
+from privacy.he.public import PublicContext
+from privacy.he.secret import SecretContext
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import privacy
 import privacy.dp
 import privacy.he
+import privacy.he.secret
 from privacy.errors import (
     BudgetExceededError,
     ContextMismatchError,
@@ -58,6 +62,31 @@ def test_privacy_imports_no_higher_package() -> None:
 
 
 def test_public_names_are_sorted_and_exist() -> None:
-    for module in (privacy, privacy.dp, privacy.he):
+    for module in (privacy, privacy.dp, privacy.he, privacy.he.secret):
         assert list(module.__all__) == sorted(module.__all__)
         assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_importing_the_privacy_packages_loads_no_opacus_torch_or_secret() -> None:
+    # Arrange: a fresh interpreter, so that nothing is loaded already.
+    probe = (
+        "import json, sys, privacy, privacy.dp, privacy.dp.budget, privacy.he, privacy.he.records;"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+
+    # Act
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PACKAGE_ROOT.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+
+    # Assert
+    heavy = {m for m in loaded if m.split(".")[0] in {"opacus", "torch"}}
+    assert heavy == set()
+    assert not any(m.startswith("privacy.he.secret") for m in loaded)
+    assert "privacy.he.public" in loaded

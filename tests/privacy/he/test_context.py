@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from privacy.errors import InvalidParametersError, PrivacyError
-from privacy.he.context import PublicContext, SecretContext, provision_keys
 from privacy.he.params import CKKSParams
+from privacy.he.public import PublicContext
+from privacy.he.secret import SecretContext, provision_keys
 
 
 def test_secret_and_public_context_share_one_fingerprint(

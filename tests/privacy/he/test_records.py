@@ -7,9 +7,8 @@ import pytest
 from flwr.app import ConfigRecord
 
 from privacy.errors import InvalidUpdateError
-from privacy.he.context import SecretContext
 from privacy.he.records import record_to_update, update_to_record
-from privacy.he.vector import encrypt_update
+from privacy.he.secret import SecretContext, encrypt_update
 
 
 @pytest.mark.parametrize("check_value", [1.0, None])

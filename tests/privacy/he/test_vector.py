@@ -16,15 +16,10 @@ from privacy.errors import (
     InvalidParametersError,
     InvalidUpdateError,
 )
-from privacy.he.context import PublicContext, SecretContext
 from privacy.he.params import CKKSParams
-from privacy.he.vector import (
-    EncryptedUpdate,
-    decrypt_aggregate,
-    encrypt_update,
-    sum_encrypted,
-    validate_update,
-)
+from privacy.he.public import PublicContext
+from privacy.he.secret import SecretContext, decrypt_aggregate, encrypt_update
+from privacy.he.updates import EncryptedUpdate, sum_encrypted, validate_update
 
 LENGTH = 100_000
 

@@ -1,0 +1,20 @@
+"""fedrisk's benchmarks: utility of the privacy modes and the cost of CKKS aggregation.
+
+Run ``python -m bench`` (or ``make bench``) from the project root: it runs every part in
+one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts:
+
+- ``utility_real``: AUC / log-loss of ``none``, ``he``, ``dp`` (ε = 1, 3) and ``dp+he`` on
+  the FATE split of UCI credit-card default data, against pooled (centralized) training.
+- ``utility_demo``: the demo's IoT risk model, federated vs pooled vs the best single factory.
+- ``he_cost``: seconds per round of ``he`` vs ``none`` at 10 participants for models of
+  about 1k, 10k and 100k parameters, with a micro-benchmark of the CKKS primitives.
+
+``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
+Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
+"""
+
+from __future__ import annotations
+
+PARTS = ("utility_real", "utility_demo", "he_cost")
+
+__all__ = ["PARTS"]

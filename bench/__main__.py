@@ -1,0 +1,147 @@
+"""``python -m bench``: run the benchmarks side by side and write the results.
+
+Full run (no ``--only``, no ``--quick``): writes ``BENCHMARKS.md`` at the project root and
+``bench/out/results.json``. A partial or quick run writes ``results.json`` and
+``BENCHMARKS.md`` under the output directory only (``--markdown PATH`` overrides).
+Exit status 1 if a part failed to run (a missed target is a result, not a failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import PARTS
+from .common import (
+    DEFAULT_OUT,
+    ROOT,
+    BenchError,
+    load_average,
+    machine_info,
+    progress,
+    quiet_logging,
+)
+from .report import render
+
+
+def _parts(values: list[str] | None) -> list[str]:
+    if not values:
+        return list(PARTS)
+    chosen: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name not in PARTS:
+                raise SystemExit(f"unknown part {name!r}; choose from {', '.join(PARTS)}")
+            if name not in chosen:
+                chosen.append(name)
+    return [p for p in PARTS if p in chosen]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PART",
+        help=f"run only these parts (repeat or comma-separate): {', '.join(PARTS)}",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: few rounds and fewer runs (numbers are not meaningful)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="results.json and the work folder go here (default bench/out)",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="where to write the Markdown report (default: BENCHMARKS.md for a "
+        "full run, OUT_DIR/BENCHMARKS.md otherwise)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of failed parts")
+    args = parser.parse_args(argv)
+    parts = _parts(args.only)
+    full = not args.quick and parts == list(PARTS)
+    out_dir: Path = args.out_dir.resolve()
+    markdown_path = args.markdown or (ROOT / "BENCHMARKS.md" if full else out_dir / "BENCHMARKS.md")
+    command = "python -m bench" + (
+        ""
+        if argv is None and len(sys.argv) <= 1
+        else " " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    )
+
+    quiet_logging()
+    started = time.perf_counter()
+    machine = machine_info()
+    progress(
+        f"{command}: parts {', '.join(parts)}{' (quick)' if args.quick else ''}; "
+        f"{machine['cores']} cores, load {machine['load_average_at_start']}"
+    )
+    results: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    for part in parts:
+        part_started = time.perf_counter()
+        progress(f"== {part} ==")
+        try:
+            results[part] = _run_part(part, out_dir / "work" / part, quick=args.quick)
+        except (BenchError, Exception) as exc:  # reported; the other parts go on
+            errors[part] = f"{type(exc).__name__}: {exc}"
+            progress(f"{part} FAILED: {errors[part]}")
+            if args.debug:
+                traceback.print_exc()
+        timings[part] = time.perf_counter() - part_started
+        progress(f"== {part} took {timings[part]:.0f} s ==")
+    total = time.perf_counter() - started
+    machine["load_average_at_end"] = load_average()
+    document = {
+        "command": command,
+        "quick": args.quick,
+        "parts": parts,
+        "total_s": total,
+        "part_s": timings,
+        "machine": machine,
+        "results": results,
+        "errors": errors,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "results.json"
+    results_path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(render(document, workers=os.cpu_count() or 1), encoding="utf-8")
+    progress(f"wrote {results_path} and {markdown_path}")
+    progress(f"total {total:.0f} s ({total / 60:.1f} min)")
+    return 1 if errors else 0
+
+
+def _run_part(part: str, work: Path, *, quick: bool) -> dict[str, Any]:
+    if part == "utility_real":
+        from . import utility_real
+
+        return utility_real.run(work, quick=quick)
+    if part == "utility_demo":
+        from . import utility_demo
+
+        return utility_demo.run(work, quick=quick)
+    if part == "he_cost":
+        from . import he_cost
+
+        return he_cost.run(work, quick=quick)
+    raise BenchError(f"unknown part {part}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

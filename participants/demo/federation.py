@@ -1,0 +1,169 @@
+"""Federation file for the demo's horizontal IoT federation over the factory nodes.
+
+Writes the TOML the coordinator's federation parser reads: the federation settings, the DP
+parameters, the shared schema (from the scenario manifest's indicator columns), the
+steward's evaluation file and one ``[[participants]]`` entry per factory node. Paths are
+relative to the TOML file's directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from participants.demo.columns import ColumnSpec
+from participants.demo.errors import ScenarioError
+from participants.demo.manifest import ScenarioManifest
+
+__all__ = ["PRIVACY_MODES", "STRATEGIES", "write_iot_federation"]
+
+logger = logging.getLogger(__name__)
+
+PRIVACY_MODES: Final = ("none", "dp", "he", "dp+he")
+STRATEGIES: Final = ("fedavg", "fedprox")
+
+
+def _string(value: str) -> str:
+    """A TOML basic string (JSON string escapes are valid TOML escapes)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _number(value: float) -> str:
+    if isinstance(value, bool) or not math.isfinite(value):
+        raise ScenarioError(f"cannot write {value!r} as a TOML number")
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def _strings(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_string(v) for v in values) + "]"
+
+
+def _feature(spec: ColumnSpec) -> str:
+    if spec.type == "category":
+        raise ScenarioError(f"feature {spec.name!r} is categorical; the IoT schema has none")
+    parts = [f"name = {_string(spec.name)}", f"type = {_string(spec.type)}"]
+    for key, bound in (("min", spec.min), ("max", spec.max)):
+        if bound is not None:
+            value = float(bound) if spec.type == "float" else int(bound)
+            parts.append(f"{key} = {_number(value)}")
+    return "  { " + ", ".join(parts) + " },"
+
+
+def _relative(target: Path, base: Path) -> str:
+    return Path(os.path.relpath(target.resolve(), base.resolve())).as_posix()
+
+
+def write_iot_federation(
+    manifest: ScenarioManifest,
+    path: Path,
+    *,
+    privacy: str = "dp+he",
+    strategy: str = "fedavg",
+    rounds: int = 10,
+    min_participants: int = 3,
+    local_epochs: int = 2,
+    batch_size: int = 64,
+    learning_rate: float = 0.05,
+    seed: int | None = None,
+    target_epsilon: float = 3.0,
+    delta: float = 1e-5,
+    max_grad_norm: float = 1.0,
+    name: str = "demo-iot",
+    model: str = "iot_risk",
+) -> Path:
+    """Write the IoT federation TOML for ``manifest``'s factory nodes to ``path``.
+
+    ``seed`` defaults to the scenario's seed; the consent reference time is the scenario's
+    ``as_of``.
+    """
+    if privacy not in PRIVACY_MODES:
+        raise ValueError(f"privacy must be one of {PRIVACY_MODES}, got {privacy!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    for label, value in (
+        ("rounds", rounds),
+        ("min_participants", min_participants),
+        ("local_epochs", local_epochs),
+        ("batch_size", batch_size),
+    ):
+        if value < 1:
+            raise ValueError(f"{label} must be >= 1, got {value}")
+    for label, number in (
+        ("learning_rate", learning_rate),
+        ("target_epsilon", target_epsilon),
+        ("max_grad_norm", max_grad_norm),
+    ):
+        if not number > 0:
+            raise ValueError(f"{label} must be > 0, got {number}")
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    factories = manifest.factory_nodes
+    if len(factories) < min_participants:
+        raise ValueError(
+            f"min_participants={min_participants} exceeds the {len(factories)} factory nodes"
+        )
+    if privacy == "none":
+        logger.warning("privacy mode 'none': updates leave the factories unprotected")
+
+    path = Path(path)
+    base = path.parent
+    dataset = factories[0].dataset("indicators")
+    as_of = manifest.as_of.isoformat().replace("+00:00", "Z")
+    lines = [
+        "# Demo IoT risk federation, generated from the scenario manifest.",
+        "[federation]",
+        f"name = {_string(name)}",
+        f"model = {_string(model)}",
+        'mode = "horizontal"',
+        f"privacy = {_string(privacy)}",
+        f"strategy = {_string(strategy)}",
+        f"rounds = {rounds}",
+        f"min_participants = {min_participants}",
+        f"local_epochs = {local_epochs}",
+        f"batch_size = {batch_size}",
+        f"learning_rate = {_number(learning_rate)}",
+        f"seed = {manifest.seed if seed is None else seed}",
+        'consent_purpose = "model_training"',
+        f"consent_as_of = {_string(as_of)}",
+        "",
+        "[privacy.dp]",
+        f"target_epsilon = {_number(target_epsilon)}",
+        f"delta = {_number(delta)}",
+        f"max_grad_norm = {_number(max_grad_norm)}",
+        "",
+        "[schema]",
+        f"id = {_string(dataset.id_column)}",
+        f"label = {_string(dataset.label_column or 'label')}",
+        "features = [",
+        *(_feature(spec) for spec in dataset.columns),
+        "]",
+        "",
+        "[evaluation]",
+        f"file = {_string(_relative(manifest.path(manifest.eval_file), base))}",
+    ]
+    for node in factories:
+        indicators = node.dataset("indicators")
+        if indicators.feature_names != dataset.feature_names:
+            raise ScenarioError(f"{node.name} has a different indicator schema")
+        if node.consent_db is None:
+            raise ScenarioError(f"{node.name} has no consent database")
+        lines += [
+            "",
+            "[[participants]]",
+            f"name = {_string(node.name)}",
+            f"file = {_string(_relative(manifest.path(indicators.file), base))}",
+            f"categories = {_strings(node.categories)}",
+            f"consent_db = {_string(_relative(manifest.path(node.consent_db), base))}",
+            f"subject_column = {_string(indicators.subject_column)}",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    logger.info("wrote IoT federation with %d participants", len(factories))
+    return path

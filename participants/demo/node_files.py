@@ -1,0 +1,266 @@
+"""Writing each node's folder: only that node's own data goes into it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from participants.demo.columns import (
+    FARMER_BANK_COLUMNS,
+    FARMER_GOV_COLUMNS,
+    IOT_INDICATOR_SPECS,
+    SME_BANK_COLUMNS,
+    SME_GOV_COLUMNS,
+    ColumnSpec,
+)
+from participants.demo.consent_records import write_consent_db
+from participants.demo.errors import ScenarioError
+from participants.demo.factory_node import FactoryNodeData
+from participants.demo.manifest import DatasetManifest, NodeManifest
+from participants.demo.raw_tables import write_raw_tables
+from participants.demo.vertical import VerticalSplit
+
+__all__ = [
+    "BANK_CATEGORIES",
+    "FACTORY_CATEGORIES",
+    "GOV_CATEGORIES",
+    "write_bank_node",
+    "write_csv",
+    "write_eval_file",
+    "write_factory_node",
+    "write_gov_node",
+]
+
+logger = logging.getLogger(__name__)
+
+BANK_CATEGORIES: Final = ("bank.loans", "bank.transactions")
+GOV_CATEGORIES: Final = ("gov.agri", "gov.judicial", "gov.registry", "gov.tax")
+FACTORY_CATEGORIES: Final = ("iot.energy", "iot.erp", "iot.mes")
+_BANK_CHANNELS: Final = ("branch_counter", "mobile_banking", "wechat_mini_program")
+_GOV_CHANNELS: Final = ("gov_service_app", "gov_service_hall", "mobile_banking")
+_FACTORY_CHANNELS: Final = ("mobile_banking", "park_service_portal")
+
+
+def write_csv(frame: pd.DataFrame, path: Path, *, float_format: str | None = None) -> int:
+    """Write ``frame`` as UTF-8 CSV with ``\\n`` line ends (byte-stable); return its size."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format=float_format, lineterminator="\n")
+    return path.stat().st_size
+
+
+def _dataset(
+    node_dir: Path,
+    root: Path,
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    id_column: str,
+    label: bool,
+    columns: Sequence[ColumnSpec],
+    description: str,
+    float_format: str | None = None,
+) -> tuple[DatasetManifest, int]:
+    expected = [id_column, *(c.name for c in columns), *(["label"] if label else [])]
+    extra = [c for c in frame.columns if c not in expected and c not in ("row_id", "month")]
+    if extra or any(c not in frame.columns for c in expected):
+        raise ScenarioError(f"{name}: columns {list(frame.columns)} != catalogue {expected}")
+    path = node_dir / f"{name}.csv"
+    size = write_csv(frame, path, float_format=float_format)
+    manifest = DatasetManifest(
+        name=name,
+        file=path.relative_to(root).as_posix(),
+        rows=len(frame),
+        id_column="row_id" if "row_id" in frame.columns else id_column,
+        subject_column=id_column,
+        label_column="label" if label else None,
+        columns=tuple(columns),
+        description=description,
+    )
+    return manifest, size
+
+
+def write_bank_node(
+    root: Path,
+    farmers: VerticalSplit,
+    smes: VerticalSplit,
+    *,
+    as_of: datetime,
+    rng: np.random.Generator,
+) -> tuple[NodeManifest, int]:
+    """The bank: farmers' and SMEs' financial features with labels, and its consent log."""
+    node_dir = root / "bank"
+    f_manifest, f_size = _dataset(
+        node_dir,
+        root,
+        farmers.bank,
+        name="farmers",
+        id_column="farmer_id",
+        label=True,
+        columns=FARMER_BANK_COLUMNS,
+        description="farmer customers: accounts, loans, repayment; label = default within 12 months",
+    )
+    s_manifest, s_size = _dataset(
+        node_dir,
+        root,
+        smes.bank,
+        name="smes",
+        id_column="firm_id",
+        label=True,
+        columns=SME_BANK_COLUMNS,
+        description="SME clients: settlement flows, credit, overdue; label = default within 12 months",
+    )
+    subjects = [*farmers.bank["farmer_id"], *smes.bank["firm_id"]]
+    summary = write_consent_db(
+        node_dir / "consent.db",
+        institution="bank",
+        subject_ids=subjects,
+        categories=BANK_CATEGORIES,
+        channels=_BANK_CHANNELS,
+        as_of=as_of,
+        rng=rng,
+    )
+    node = NodeManifest(
+        name="bank",
+        kind="bank",
+        institution="bank",
+        directory="bank",
+        categories=BANK_CATEGORIES,
+        consent_db="bank/consent.db",
+        datasets=(f_manifest, s_manifest),
+        consent=asdict(summary),
+    )
+    return node, f_size + s_size + (node_dir / "consent.db").stat().st_size
+
+
+def write_gov_node(
+    root: Path,
+    farmers: VerticalSplit,
+    smes: VerticalSplit,
+    *,
+    as_of: datetime,
+    rng: np.random.Generator,
+) -> tuple[NodeManifest, int]:
+    """The government data platform: agricultural, registry, tax and judicial features."""
+    node_dir = root / "gov"
+    f_manifest, f_size = _dataset(
+        node_dir,
+        root,
+        farmers.gov,
+        name="farmers",
+        id_column="farmer_id",
+        label=False,
+        columns=FARMER_GOV_COLUMNS,
+        description="farmers on the agricultural platform: land, crops, livestock, subsidies",
+    )
+    s_manifest, s_size = _dataset(
+        node_dir,
+        root,
+        smes.gov,
+        name="smes",
+        id_column="firm_id",
+        label=False,
+        columns=SME_GOV_COLUMNS,
+        description="firms in the registries: registration, tax, invoices, social insurance, courts",
+    )
+    subjects = [*farmers.gov["farmer_id"], *smes.gov["firm_id"]]
+    summary = write_consent_db(
+        node_dir / "consent.db",
+        institution="gov",
+        subject_ids=subjects,
+        categories=GOV_CATEGORIES,
+        channels=_GOV_CHANNELS,
+        as_of=as_of,
+        rng=rng,
+    )
+    node = NodeManifest(
+        name="gov",
+        kind="gov",
+        institution="gov",
+        directory="gov",
+        categories=GOV_CATEGORIES,
+        consent_db="gov/consent.db",
+        datasets=(f_manifest, s_manifest),
+        consent=asdict(summary),
+    )
+    return node, f_size + s_size + (node_dir / "consent.db").stat().st_size
+
+
+def write_factory_node(
+    root: Path,
+    name: str,
+    data: FactoryNodeData,
+    *,
+    as_of: datetime,
+    rng: np.random.Generator,
+) -> tuple[NodeManifest, int]:
+    """A factory edge node: raw series under ``raw/``, indicators, consent log."""
+    node_dir = root / name
+    raw_sizes = write_raw_tables(data.raw, node_dir / "raw")
+    manifest, size = _dataset(
+        node_dir,
+        root,
+        data.indicators,
+        name="indicators",
+        id_column="firm_id",
+        label=True,
+        columns=IOT_INDICATOR_SPECS,
+        description="monthly indicators computed at the node from raw/; "
+        "label = default or 90+ days past due within 12 months",
+        float_format="%.6g",
+    )
+    summary = write_consent_db(
+        node_dir / "consent.db",
+        institution=name,
+        subject_ids=data.population.firm_ids,
+        categories=FACTORY_CATEGORIES,
+        channels=_FACTORY_CHANNELS,
+        as_of=as_of,
+        rng=rng,
+    )
+    node = NodeManifest(
+        name=name,
+        kind="factory",
+        institution=name,
+        directory=name,
+        categories=FACTORY_CATEGORIES,
+        consent_db=f"{name}/consent.db",
+        datasets=(manifest,),
+        profile=data.population.profile.key,
+        consent=asdict(summary),
+    )
+    total = sum(raw_sizes.values()) + size + (node_dir / "consent.db").stat().st_size
+    logger.info("wrote %s: %d firms, %d rows, %.1f MB", name, summary.subjects, len(data.indicators), total / 1e6)
+    return node, total
+
+
+def write_eval_file(root: Path, frame: pd.DataFrame) -> tuple[NodeManifest, int]:
+    """The model steward's own labelled sample of firms for evaluating the IoT model."""
+    manifest, size = _dataset(
+        root / "coordinator",
+        root,
+        frame,
+        name="iot_eval",
+        id_column="firm_id",
+        label=True,
+        columns=IOT_INDICATOR_SPECS,
+        description="the model steward's own labelled evaluation sample: firms from every "
+        "park's population, disjoint from the participants' firms; indicators only",
+        float_format="%.6g",
+    )
+    node = NodeManifest(
+        name="coordinator",
+        kind="coordinator",
+        institution="coordinator",
+        directory="coordinator",
+        categories=(),
+        consent_db=None,
+        datasets=(manifest,),
+    )
+    return node, size

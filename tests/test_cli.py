@@ -1,0 +1,80 @@
+"""The ``fedrisk`` command end to end: train on Flower's simulation runtime, then score."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.support.builders import make_federation
+
+
+def fedrisk(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fedrisk", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [], ["train"], ["demo"], ["score"], ["models"], ["models", "list"], ["models", "show"],
+        ["keys"], ["keys", "provision"], ["data"], ["data", "check"], ["data", "infer-schema"],
+    ],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from fedrisk import app
+
+    result = CliRunner().invoke(app, [*command, "--help"])
+
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+@pytest.mark.slow
+def test_train_on_simulation_runtime_then_score(tmp_path: Path) -> None:
+    federation = make_federation(tmp_path, privacy="dp+he", rounds=2, strategy="fedprox")
+    report_path = tmp_path / "report.json"
+
+    trained = fedrisk("train", str(federation), "--report", str(report_path), cwd=tmp_path)
+
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert [r["status"] for r in report["rounds"]] == ["ok", "ok"]
+    assert report["privacy_mode"] == "dp+he" and report["strategy"] == "encrypted-fedprox"
+    assert set(report["final"]["epsilon"]) == {"p1", "p2", "p3"}
+    assert report["model_version"] == "test-fed/v1"
+    registry = tmp_path / "runs" / "registry"
+
+    scored = fedrisk(
+        "score", "--model", "test-fed", "--registry", str(registry),
+        "--input", str(tmp_path / "eval.csv"), "--output", str(tmp_path / "scores.csv"),
+        cwd=tmp_path,
+    )
+
+    assert scored.returncode == 0, scored.stderr
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["id", "score", "band"] and len(scores) == 600
+    assert scores["score"].between(0, 1).all()
+
+
+def test_malformed_federation_file_gives_one_line_not_a_traceback(tmp_path: Path) -> None:
+    federation = make_federation(tmp_path, privacy="none")
+    federation.write_text(federation.read_text().replace("rounds = 2", "roundz = 2"))
+
+    result = fedrisk("train", str(federation), cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "roundz" in result.stderr and "rounds" in result.stderr
