@@ -84,7 +84,7 @@ def _capture_failure(server: object, outcome: dict[str, object]) -> object:
     def main(grid: Grid, context: Context) -> None:
         try:
             server(grid, context)  # type: ignore[operator]
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, not swallowed
+        except Exception as exc:
             outcome["error"] = exc
 
     return wrapped
@@ -195,7 +195,7 @@ def _run_cli(debug: bool, action: Callable[[], None]) -> None:
             logging.getLogger(name).setLevel(logging.ERROR)
     try:
         action()
-    except Exception as exc:  # noqa: BLE001 - the CLI shows one line; --debug the traceback
+    except Exception as exc:
         if debug:
             raise
         console.print(f"[bold red]error[/]: {exc}")

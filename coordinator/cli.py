@@ -26,7 +26,9 @@ app.add_typer(models_cli, name="models")
 DEFAULT_REGISTRY = Path(os.environ.get("FEDRISK_REGISTRY", "fedrisk-demo/runs/registry"))
 RegistryOption = Annotated[
     Path,
-    typer.Option(help="Model registry directory (env FEDRISK_REGISTRY).", envvar="FEDRISK_REGISTRY"),
+    typer.Option(
+        help="Model registry directory (env FEDRISK_REGISTRY).", envvar="FEDRISK_REGISTRY"
+    ),
 ]
 
 
@@ -42,7 +44,11 @@ def score(
     console = Console(stderr=True)
     try:
         summary = score_file(
-            ModelRegistry(registry), model=model, version=version, input_path=input, output_path=output
+            ModelRegistry(registry),
+            model=model,
+            version=version,
+            input_path=input,
+            output_path=output,
         )
     except (ModelsError, OSError) as exc:
         console.print(f"[bold red]error[/]: {exc}")
@@ -60,8 +66,11 @@ def list_models(registry: RegistryOption = DEFAULT_REGISTRY) -> None:
         card = entry.card
         auc = card.metrics.get("auc")
         table.add_row(
-            card.name, card.version, str(card.privacy_mode),
-            f"{auc:.4f}" if isinstance(auc, float) else "-", str(card.created_at),
+            card.name,
+            card.version,
+            str(card.privacy_mode),
+            f"{auc:.4f}" if isinstance(auc, float) else "-",
+            str(card.created_at),
         )
     Console().print(table)
 
@@ -103,8 +112,12 @@ def print_summary(console: Console, report: FederationReport) -> None:
     for p in report.participants:
         excluded = ", ".join(f"{k} {v}" for k, v in sorted(p.excluded.items())) or "-"
         table.add_row(
-            p.name, "yes" if p.accepted else f"[red]no[/]: {p.reason}", str(p.rows_total),
-            str(p.rows_used), excluded, f"{eps[p.name]:.3f}" if p.name in eps else "-",
+            p.name,
+            "yes" if p.accepted else f"[red]no[/]: {p.reason}",
+            str(p.rows_total),
+            str(p.rows_used),
+            excluded,
+            f"{eps[p.name]:.3f}" if p.name in eps else "-",
         )
     console.print(table)
     final = report.final
@@ -137,6 +150,6 @@ def print_comparison(console: Console, report: FederationReport, baselines: Base
     if eps:
         delta = report.privacy.get("dp", {}).get("delta")
         console.print(
-            "ε spent per participant (δ = %s): " % delta
+            f"ε spent per participant (δ = {delta}): "
             + ", ".join(f"{k} {v:.3f}" for k, v in sorted(eps.items()))
         )

@@ -88,7 +88,9 @@ def run_handshake(
         if reason is None and name in accepted.values():
             reason = f"participant {name!r} answered from two nodes"
         excluded = {
-            k.removeprefix("excluded."): int(v) for k, v in metrics.items() if k.startswith("excluded.")
+            k.removeprefix("excluded."): int(v)
+            for k, v in metrics.items()
+            if k.startswith("excluded.")
         }
         rows_total, rows_used = int(metrics["rows-total"]), int(metrics["rows-used"])
         if reason is None and rows_used == 0:

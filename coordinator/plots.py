@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .report import FederationReport  # noqa: E402
+from .report import FederationReport
 
 
 def plot_auc_per_round(

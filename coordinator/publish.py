@@ -42,7 +42,12 @@ def publish(
                 "auc": report.final.get("auc"),
                 "log_loss": report.final.get("log_loss"),
                 "rounds": [
-                    {"round": r.server_round, "status": r.status, "auc": r.auc, "log_loss": r.log_loss}
+                    {
+                        "round": r.server_round,
+                        "status": r.status,
+                        "auc": r.auc,
+                        "log_loss": r.log_loss,
+                    }
                     for r in report.rounds
                 ],
             },

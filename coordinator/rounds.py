@@ -51,7 +51,9 @@ class FederationResult:
 
 def build_strategy(spec: FederationSpec, *, public: PublicContext | None) -> Strategy:
     """FedAvg or FedProx, wrapped in encrypted aggregation for the CKKS privacy modes."""
-    inner: Strategy = FedProx(proximal_mu=spec.proximal_mu) if spec.strategy == "fedprox" else FedAvg()
+    inner: Strategy = (
+        FedProx(proximal_mu=spec.proximal_mu) if spec.strategy == "fedprox" else FedAvg()
+    )
     if spec.privacy.uses_he:
         if public is None:
             raise FederationAbortedError("privacy mode needs CKKS but no public context was given")
@@ -92,14 +94,18 @@ def run_federation(
             f"{spec.min_participants}. {refused}"
         )
 
-    model = build_network(arch.kind, n_features=len(schema.features), hidden=arch.hidden, seed=spec.seed)
+    model = build_network(
+        arch.kind, n_features=len(schema.features), hidden=arch.hidden, seed=spec.seed
+    )
     arrays = [a.astype(np.float32) for a in to_arrays(model)]
     shapes = tuple(tuple(a.shape) for a in arrays)
     run_id = uuid.uuid4().hex[:12]
     epsilon: dict[str, float] = {}
     for server_round in range(1, spec.rounds + 1):
         started = time.monotonic()
-        ctx = RoundContext(server_round, shapes, roster.nodes, spec.min_participants, round_timeout_s)
+        ctx = RoundContext(
+            server_round, shapes, roster.nodes, spec.min_participants, round_timeout_s
+        )
         replies = _train_round(grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch)
         aggregate = strategy.aggregate_train(replies, ctx=ctx, grid=grid)
         log_rejections(server_round, aggregate.rejections)
@@ -108,9 +114,16 @@ def run_federation(
             arrays = [a.astype(np.float32) for a in aggregate.arrays]
             save_checkpoint(checkpoint_dir(spec), server_round=server_round, arrays=arrays)
         else:
-            logger.error("round %d failed: %s; keeping the last good model", server_round, aggregate.failure)
+            logger.error(
+                "round %d failed: %s; keeping the last good model", server_round, aggregate.failure
+            )
         record = _round_record(
-            server_round, aggregate, replies, roster.nodes, dict(epsilon), started,
+            server_round,
+            aggregate,
+            replies,
+            roster.nodes,
+            dict(epsilon),
+            started,
             metrics=_evaluate(model, arrays, evaluation),
         )
         report.rounds.append(record)

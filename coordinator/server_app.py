@@ -50,7 +50,7 @@ def main(grid: Grid, context: Context) -> None:
     """Deployment entry point: the federation file comes from the run config."""
     federation = context.run_config.get("federation")
     if not federation:
-        raise SystemExit("run config needs federation=\"/path/to/federation.toml\"")
+        raise SystemExit('run config needs federation="/path/to/federation.toml"')
     spec = load_federation(Path(str(federation)))
     report = context.run_config.get("report")
     result = run_federation(grid, spec)

@@ -74,7 +74,9 @@ def check_plain(
         return Rejection(participant, f"malformed reply: {exc}")
     got = [tuple(a.shape) for a in arrays]
     if got != [tuple(s) for s in shapes]:
-        return Rejection(participant, f"update shapes {got} do not match the model's {list(shapes)}")
+        return Rejection(
+            participant, f"update shapes {got} do not match the model's {list(shapes)}"
+        )
     for index, array in enumerate(arrays):
         if not np.issubdtype(array.dtype, np.floating):
             return Rejection(participant, f"array {index} has dtype {array.dtype}, not float")

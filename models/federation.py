@@ -102,7 +102,8 @@ class DPSpec:
 class HESpec:
     """CKKS parameters and where provisioned keys live.
 
-    Defaults: N = 8192, ``[60, 40, 60]`` (additions only need one level), scale 2^40, ``keys_dir`` "<toml dir>/keys".
+    Defaults: N = 8192, ``[60, 40, 60]`` (additions only need one level), scale 2^40,
+    ``keys_dir`` "<toml dir>/keys".
     The coefficient modulus is checked against :data:`CKKS_MAX_COEFF_MODULUS_BITS`.
     """
 

@@ -17,10 +17,10 @@ decide it. For given parameters the dynamo exporter writes the same bytes on eve
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, cast
 

@@ -37,4 +37,6 @@ def architecture(spec: FederationSpec) -> Architecture:
     """The network to train: the model spec's, with the file's ``hidden`` for ``mlp``."""
     model = get_spec(spec.model)
     hidden = tuple(spec.hidden) if spec.hidden else tuple(model.hidden)
-    return Architecture(kind=model.architecture, hidden=hidden if model.architecture == "mlp" else ())
+    return Architecture(
+        kind=model.architecture, hidden=hidden if model.architecture == "mlp" else ()
+    )

@@ -83,7 +83,11 @@ def check(
             continue
         excluded = ", ".join(f"{k} {v}" for k, v in sorted(eligible.excluded.items())) or "-"
         table.add_row(
-            p.name, str(p.file), str(eligible.rows_total), str(eligible.rows_used), excluded,
+            p.name,
+            str(p.file),
+            str(eligible.rows_total),
+            str(eligible.rows_used),
+            excluded,
             "[green]ok[/]",
         )
     console.print(table)

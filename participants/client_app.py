@@ -55,7 +55,7 @@ class ParticipantResolver:
             if not raw:
                 raise ParticipantError(
                     "this node has no federation file: start it with "
-                    "--node-config 'federation=\"/path/fed.toml\" participant=\"NAME\"'"
+                    '--node-config \'federation="/path/fed.toml" participant="NAME"\''
                 )
             path = Path(str(raw))
         if path not in self._cache:
@@ -76,9 +76,7 @@ class ParticipantResolver:
         return spec, spec.participants[index]
 
 
-def make_client_app(
-    federation: Path | None = None, *, extra_mods: Sequence[Mod] = ()
-) -> ClientApp:
+def make_client_app(federation: Path | None = None, *, extra_mods: Sequence[Mod] = ()) -> ClientApp:
     """Build the participant ClientApp; ``extra_mods`` run outermost (tests inject faults)."""
     resolver = ParticipantResolver(federation)
     app = ClientApp(mods=list(extra_mods))
@@ -127,7 +125,9 @@ def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) ->
         "fingerprint": "",
     }
     if spec.privacy.uses_he:
-        info["fingerprint"] = SecretContext.load(secret_key_path(spec, participant.name)).fingerprint
+        info["fingerprint"] = SecretContext.load(
+            secret_key_path(spec, participant.name)
+        ).fingerprint
     metrics: dict[str, int | float] = {
         "rows-total": eligible.rows_total,
         "rows-used": eligible.rows_used,

@@ -10,7 +10,6 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -18,8 +17,8 @@ from consent.eligibility import exclusion_reason
 from consent.grants import GrantState
 from consent.store import SQLiteConsentStore
 from models.federation import FederationSpec, ParticipantSpec
-from models.schema import TabularSchema
 from models.resolve import training_schema
+from models.schema import TabularSchema
 from models.tabular import TabularData, load_table
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from models.training import make_loader, train_local
 from privacy.dp.accounting import epsilon_for, noise_multiplier_for
 from privacy.dp.budget import PrivacyBudget
 from privacy.dp.events import DPEvent
-from privacy.errors import BudgetExceededError, PrivacyError
 from privacy.dp.sgd import make_private
+from privacy.errors import BudgetExceededError, PrivacyError
 
 from .local_data import EligibleData
 
@@ -158,4 +158,3 @@ def train_round(
         epsilon_run=eps_total,
         dp_event=event,
     )
-

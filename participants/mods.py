@@ -46,7 +46,9 @@ def make_encrypt_mod(resolve: Resolve) -> Callable[[Message, Context, ClientAppC
             update = encrypt_update(secret, flat * weight)
         except PrivacyError as exc:
             return Message(Error(code=500, reason=f"encryption failed: {exc}"), reply_to=msg)
-        logger.info("encrypted an update of %d values in %d ciphertexts", flat.size, len(update.chunks))
+        logger.info(
+            "encrypted an update of %d values in %d ciphertexts", flat.size, len(update.chunks)
+        )
         content = RecordDict(
             {
                 wire.ENCRYPTED: update_to_record(update),

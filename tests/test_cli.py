@@ -27,8 +27,18 @@ def fedrisk(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "command",
     [
-        [], ["train"], ["demo"], ["score"], ["models"], ["models", "list"], ["models", "show"],
-        ["keys"], ["keys", "provision"], ["data"], ["data", "check"], ["data", "infer-schema"],
+        [],
+        ["train"],
+        ["demo"],
+        ["score"],
+        ["models"],
+        ["models", "list"],
+        ["models", "show"],
+        ["keys"],
+        ["keys", "provision"],
+        ["data"],
+        ["data", "check"],
+        ["data", "infer-schema"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -58,8 +68,15 @@ def test_train_on_simulation_runtime_then_score(tmp_path: Path) -> None:
     registry = tmp_path / "runs" / "registry"
 
     scored = fedrisk(
-        "score", "--model", "test-fed", "--registry", str(registry),
-        "--input", str(tmp_path / "eval.csv"), "--output", str(tmp_path / "scores.csv"),
+        "score",
+        "--model",
+        "test-fed",
+        "--registry",
+        str(registry),
+        "--input",
+        str(tmp_path / "eval.csv"),
+        "--output",
+        str(tmp_path / "scores.csv"),
         cwd=tmp_path,
     )
 

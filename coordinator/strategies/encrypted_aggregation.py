@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
-
 from flwr.serverapp import Grid
 
 from models import wire
@@ -66,8 +65,9 @@ class EncryptedAggregation:
             )
         total = sum(n for _, _, n in valid)
         summed = sum_encrypted(self.public, [u for _, u, _ in valid])
-        plain = self._decrypt(summed, contributors=len(valid), holders=[m for m, _, _ in valid],
-                              grid=grid, ctx=ctx)
+        plain = self._decrypt(
+            summed, contributors=len(valid), holders=[m for m, _, _ in valid], grid=grid, ctx=ctx
+        )
         if isinstance(plain, str):
             return Aggregate(None, contributors, tuple(rejections), failure=plain)
         arrays = _unflatten(plain / total, ctx.shapes)

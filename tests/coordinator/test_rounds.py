@@ -15,8 +15,8 @@ from models import wire
 from models.federation import FederationSpec, load_federation
 from models.layout import secret_key_path
 from models.parameters import to_arrays
-from participants.client_app import make_client_app
 from participants.cli import ensure_keys
+from participants.client_app import make_client_app
 from tests.support.builders import make_federation
 from tests.support.local_grid import LocalGrid
 
@@ -28,7 +28,9 @@ class _Quiet:
 
 def _run(spec: FederationSpec, *mods: object) -> FederationResult:
     ensure_keys(spec, console=_Quiet())  # type: ignore[arg-type]
-    grid = LocalGrid(make_client_app(spec.path, extra_mods=list(mods)), n_nodes=len(spec.participants))  # type: ignore[arg-type]
+    grid = LocalGrid(
+        make_client_app(spec.path, extra_mods=list(mods)), n_nodes=len(spec.participants)
+    )  # type: ignore[arg-type]
     return run_federation(grid, spec, connect_timeout_s=5)
 
 
@@ -176,7 +178,10 @@ def test_dp_reports_epsilon_per_participant_and_round(tmp_path: Path) -> None:
 
 
 def test_dp_budget_refuses_rounds_once_spent(tmp_path: Path) -> None:
-    dp = "[privacy.dp]\ntarget_epsilon = 2.0\ndelta = 1e-5\nmax_grad_norm = 1.0\nbudget_epsilon = 2.5\n"
+    dp = (
+        "[privacy.dp]\ntarget_epsilon = 2.0\ndelta = 1e-5\nmax_grad_norm = 1.0\n"
+        "budget_epsilon = 2.5\n"
+    )
     path = make_federation(tmp_path, privacy="dp", rounds=2, dp=dp)
     first = _run(load_federation(path))
     assert all(r.status == "ok" for r in first.report.rounds)

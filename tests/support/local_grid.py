@@ -67,6 +67,6 @@ class LocalGrid(Grid):
             context = self._contexts[msg.metadata.dst_node_id]
             try:
                 replies.append(self._app(msg, context))
-            except Exception as exc:  # noqa: BLE001 - a crashing ClientApp is an error reply
+            except Exception as exc:
                 replies.append(Message(Error(code=500, reason=repr(exc)), reply_to=msg))
         return replies
