@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -82,39 +82,64 @@ def run_handshake(
             records.append(ParticipantRecord(name, 0, 0, {}, accepted=False, reason=reason))
             logger.error("%s", reason)
             continue
-        info, metrics = reply.content[wire.INFO], reply.content[wire.METRICS]
-        name = str(info["participant"])
-        reason = _mismatch(info, schema=schema, fingerprint=fingerprint, name=name)
-        if reason is None and name in accepted.values():
-            reason = f"participant {name!r} answered from two nodes"
-        excluded = {
-            k.removeprefix("excluded."): int(v)
-            for k, v in metrics.items()
-            if k.startswith("excluded.")
-        }
-        rows_total, rows_used = int(metrics["rows-total"]), int(metrics["rows-used"])
-        if reason is None and rows_used == 0:
-            reason = f"participant {name!r} has no row with an active consent grant"
-        if reason is None:
-            accepted[node] = name
+        try:
+            record = _screen(
+                reply.content, schema=schema, fingerprint=fingerprint, taken=accepted.values()
+            )
+        except ValueError as exc:
+            name = _name_or_node(reply.content, node)
+            reason = f"malformed handshake reply: {exc}"
+            record = ParticipantRecord(name, 0, 0, {}, accepted=False, reason=reason)
+        if record.accepted:
+            accepted[node] = record.name
         else:
-            logger.error("refusing %s before round 1: %s", name, reason)
-        records.append(
-            ParticipantRecord(name, rows_total, rows_used, excluded, reason is None, reason)
-        )
+            logger.error("refusing %s before round 1: %s", record.name, record.reason)
+        records.append(record)
     return Roster(accepted, records)
+
+
+def _screen(
+    content: RecordDict, *, schema: TabularSchema, fingerprint: str | None, taken: Iterable[str]
+) -> ParticipantRecord:
+    """One handshake answer as a participant record, accepted or with the refusal reason."""
+    info, metrics = wire.config_of(content, wire.INFO), wire.metrics_of(content)
+    name = wire.config_str(info, "participant")
+    reason = _mismatch(info, schema=schema, fingerprint=fingerprint, name=name)
+    if reason is None and name in taken:
+        reason = f"participant {name!r} answered from two nodes"
+    excluded = {
+        k.removeprefix("excluded."): wire.metric_int(metrics, k)
+        for k in metrics
+        if k.startswith("excluded.")
+    }
+    rows_total = wire.metric_int(metrics, "rows-total")
+    rows_used = wire.metric_int(metrics, "rows-used")
+    if reason is None and rows_used == 0:
+        reason = f"participant {name!r} has no row with an active consent grant"
+    return ParticipantRecord(name, rows_total, rows_used, excluded, reason is None, reason)
+
+
+def _name_or_node(content: RecordDict, node: int) -> str:
+    """The participant name a reply gives, or its node id where even that is unreadable."""
+    try:
+        return wire.config_str(wire.config_of(content, wire.INFO), "participant")
+    except ValueError:
+        return f"node-{node}"
 
 
 def _mismatch(
     info: ConfigRecord, *, schema: TabularSchema, fingerprint: str | None, name: str
 ) -> str | None:
-    theirs = TabularSchema.from_dict(json.loads(str(info["schema"])))
+    theirs = TabularSchema.from_dict(json.loads(wire.config_str(info, "schema")))
     if theirs.hash() != schema.hash():
         differences = "; ".join(schema.compare(theirs)) or "schema hash differs"
         return f"participant {name!r} schema does not match the federation's: {differences}"
-    if fingerprint is not None and str(info["fingerprint"]) != fingerprint:
+    if fingerprint is None:
+        return None
+    theirs_fingerprint = wire.config_str(info, "fingerprint")
+    if theirs_fingerprint != fingerprint:
         return (
             f"participant {name!r} holds a different CKKS key set "
-            f"(fingerprint {str(info['fingerprint'])[:12]}… vs {fingerprint[:12]}…)"
+            f"(fingerprint {theirs_fingerprint[:12]}… vs {fingerprint[:12]}…)"
         )
     return None

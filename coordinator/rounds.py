@@ -51,9 +51,11 @@ class FederationResult:
 
 def build_strategy(spec: FederationSpec, *, public: PublicContext | None) -> Strategy:
     """FedAvg or FedProx, wrapped in encrypted aggregation for the CKKS privacy modes."""
-    inner: Strategy = (
-        FedProx(proximal_mu=spec.proximal_mu) if spec.strategy == "fedprox" else FedAvg()
-    )
+    inner: Strategy = FedAvg()
+    if spec.strategy == "fedprox":
+        if spec.proximal_mu is None:
+            raise FederationAbortedError("strategy 'fedprox' needs proximal_mu, got None")
+        inner = FedProx(proximal_mu=spec.proximal_mu)
     if spec.privacy.uses_he:
         if public is None:
             raise FederationAbortedError("privacy mode needs CKKS but no public context was given")

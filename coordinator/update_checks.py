@@ -42,9 +42,8 @@ def participant_of(msg: Message, names: dict[int, str]) -> str:
 
 def num_examples_of(msg: Message) -> int:
     """The reply's example count; must be a positive integer."""
-    metrics = msg.content[wire.METRICS]
-    value = metrics.get(wire.NUM_EXAMPLES)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    value = wire.metric_int(wire.metrics_of(msg.content), wire.NUM_EXAMPLES)
+    if value <= 0:
         raise ValueError(f"'{wire.NUM_EXAMPLES}' must be a positive integer, got {value!r}")
     return value
 
@@ -69,7 +68,7 @@ def check_plain(
         return Rejection(participant, "reply has no parameter arrays")
     try:
         n = num_examples_of(msg)
-        arrays = msg.content[wire.ARRAYS].to_numpy_ndarrays()
+        arrays = wire.arrays_of(msg.content).to_numpy_ndarrays()
     except (ValueError, TypeError) as exc:
         return Rejection(participant, f"malformed reply: {exc}")
     got = [tuple(a.shape) for a in arrays]

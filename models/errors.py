@@ -14,6 +14,7 @@ __all__ = [
     "DataError",
     "ExportError",
     "FederationFileError",
+    "MessageError",
     "ModelNotFoundError",
     "ModelsError",
     "ParameterShapeError",
@@ -71,6 +72,10 @@ class FederationFileError(ModelsError, ValueError):
         self.reason = reason
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {reason}")
+
+
+class MessageError(ModelsError, ValueError):
+    """A Flower message lacks a record or value, or holds one of the wrong type."""
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

@@ -1,12 +1,18 @@
 """The Flower message vocabulary that the coordinator and the participants share.
 
 Coordinator and participants never import each other (DESIGN.md): they talk through Flower
-messages only, so the names of message types and record keys live here, below both.
+messages only, so the names of message types and record keys live here, below both, with the typed
+accessors both sides use to read a received message.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, TypeVar
+
+from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+
+from .errors import MessageError
 
 #: Before round 1: each participant reports its schema, row counts and key fingerprint.
 HANDSHAKE: Final = "query.handshake"
@@ -28,3 +34,132 @@ INFO: Final = "info"
 
 #: Metric key holding the number of training examples a reply stands for.
 NUM_EXAMPLES: Final = "num-examples"
+
+
+# --- Typed accessors -----------------------------------------------------------------------
+# A received message is untrusted input: each accessor checks the record or value it returns
+# and refuses anything else with a MessageError (a ValueError) naming the key and what it got.
+
+#: How much of a bad value an error message shows.
+_SHOW_CHARS = 60
+
+_Record = TypeVar("_Record", ArrayRecord, ConfigRecord, MetricRecord)
+_T = TypeVar("_T")
+
+
+def config_of(content: RecordDict, key: str = CONFIG) -> ConfigRecord:
+    """The ``ConfigRecord`` under ``key`` (the round configuration by default)."""
+    return _record(content, key, ConfigRecord)
+
+
+def arrays_of(content: RecordDict, key: str = ARRAYS) -> ArrayRecord:
+    """The ``ArrayRecord`` under ``key`` (the model parameters by default)."""
+    return _record(content, key, ArrayRecord)
+
+
+def metrics_of(content: RecordDict, key: str = METRICS) -> MetricRecord:
+    """The ``MetricRecord`` under ``key`` (the participant's reported numbers by default)."""
+    return _record(content, key, MetricRecord)
+
+
+def config_int(record: ConfigRecord, key: str, *, default: int | None = None) -> int:
+    """An integer config value (a bool is not an integer here)."""
+    return _value(record, key, default, _as_int, "an integer")
+
+
+def config_float(record: ConfigRecord, key: str, *, default: float | None = None) -> float:
+    """A real config value; an integer is accepted and widened."""
+    return _value(record, key, default, _as_float, "a number")
+
+
+def config_str(record: ConfigRecord, key: str, *, default: str | None = None) -> str:
+    """A string config value."""
+    return _value(record, key, default, _as_str, "a string")
+
+
+def config_bool(record: ConfigRecord, key: str, *, default: bool | None = None) -> bool:
+    """A boolean config value (0 and 1 are not booleans here)."""
+    return _value(record, key, default, _as_bool, "a boolean")
+
+
+def config_ints(
+    record: ConfigRecord, key: str, *, default: Sequence[int] | None = None
+) -> list[int]:
+    """A list of integers (an empty list included)."""
+    fallback = None if default is None else list(default)
+    return _value(record, key, fallback, _as_ints, "a list of integers")
+
+
+def metric_int(record: MetricRecord, key: str, *, default: int | None = None) -> int:
+    """An integer metric (a count)."""
+    return _value(record, key, default, _as_int, "an integer")
+
+
+def metric_float(record: MetricRecord, key: str, *, default: float | None = None) -> float:
+    """A real metric; an integer is accepted and widened."""
+    return _value(record, key, default, _as_float, "a number")
+
+
+def _record(content: RecordDict, key: str, kind: type[_Record]) -> _Record:
+    if key not in content:
+        raise MessageError(f"message has no {key!r} record")
+    record = content[key]
+    if not isinstance(record, kind):
+        raise MessageError(
+            f"record {key!r} must be of type {kind.__name__}, got {type(record).__name__}"
+        )
+    return record
+
+
+def _value(
+    record: ConfigRecord | MetricRecord,
+    key: str,
+    default: _T | None,
+    convert: Callable[[object], _T | None],
+    expected: str,
+) -> _T:
+    if key not in record:
+        if default is None:
+            raise MessageError(f"{type(record).__name__} has no {key!r} value")
+        return default
+    value = record[key]
+    converted = convert(value)
+    if converted is None:
+        raise MessageError(f"{key!r} must be {expected}, got {_show(value)}")
+    return converted
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _as_float(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _as_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _as_bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _as_ints(value: object) -> list[int] | None:
+    if isinstance(value, list) and all(_as_int(v) is not None for v in value):
+        return list(value)
+    return None
+
+
+def _show(value: object) -> str:
+    """The bad value for an error message, kept short; bytes (ciphertexts) only by size."""
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
+    if isinstance(value, list) and any(isinstance(v, bytes) for v in value):
+        return f"a list of {len(value)} bytes values"
+    text = repr(value)
+    if len(text) > _SHOW_CHARS:
+        text = text[: _SHOW_CHARS - 1] + "…"
+    return f"{text} ({type(value).__name__})"

@@ -13,7 +13,17 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    ConfigRecordValues,
+    Context,
+    Error,
+    Message,
+    MetricRecord,
+    MetricRecordValues,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import Mod
 
@@ -118,7 +128,7 @@ def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) ->
     spec, participant = resolver.participant(context)
     schema = declared_schema(spec, participant)
     eligible = load_eligible(spec, participant)
-    info = {
+    info: dict[str, ConfigRecordValues] = {
         "participant": participant.name,
         "schema": json.dumps(schema.to_dict(), sort_keys=True),
         "schema-hash": schema.hash(),
@@ -128,7 +138,7 @@ def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) ->
         info["fingerprint"] = SecretContext.load(
             secret_key_path(spec, participant.name)
         ).fingerprint
-    metrics: dict[str, int | float] = {
+    metrics: dict[str, MetricRecordValues] = {
         "rows-total": eligible.rows_total,
         "rows-used": eligible.rows_used,
     }
@@ -139,7 +149,7 @@ def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) ->
 
 def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:
     spec, participant = resolver.participant(context)
-    config = msg.content[wire.CONFIG]
+    config = wire.config_of(msg.content)
     plan = _plan(config)
     eligible = load_eligible(spec, participant)
     run_events = _load_events(context)
@@ -153,17 +163,17 @@ def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Mes
         )
     result = train_round(
         plan,
-        global_arrays=msg.content[wire.ARRAYS].to_numpy_ndarrays(),
+        global_arrays=wire.arrays_of(msg.content).to_numpy_ndarrays(),
         eligible=eligible,
         budget=budget,
         run_events=run_events,
-        run_id=str(config["run-id"]),
+        run_id=wire.config_str(config, "run-id"),
         model_name=spec.name,
         budget_name=f"{participant.name}:{participant.file.name}",
     )
     if result.dp_event is not None:
         _save_events(context, [*run_events, result.dp_event])
-    metrics: dict[str, int | float] = {
+    metrics: dict[str, MetricRecordValues] = {
         wire.NUM_EXAMPLES: result.num_examples,
         "train-loss": result.mean_loss,
         "steps": result.steps,
@@ -186,44 +196,44 @@ def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Mes
 
 def _decrypt(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:
     spec, participant = resolver.participant(context)
-    config = msg.content[wire.CONFIG]
-    update = record_to_update(msg.content[wire.ENCRYPTED])
+    contributors = wire.config_int(wire.config_of(msg.content), "contributors")
+    update = record_to_update(wire.config_of(msg.content, wire.ENCRYPTED))
     secret = SecretContext.load(secret_key_path(spec, participant.name))
     values = decrypt_aggregate(
         secret,
         update,
-        contributors=int(config["contributors"]),
+        contributors=contributors,
         min_contributors=spec.min_participants,
     )
-    logger.info("decrypted an aggregate of %d updates", int(config["contributors"]))
+    logger.info("decrypted an aggregate of %d updates", contributors)
     content = RecordDict({wire.ARRAYS: ArrayRecord([values])})
     return Message(content, reply_to=msg)
 
 
 def _plan(config: ConfigRecord) -> RoundPlan:
     return RoundPlan(
-        server_round=int(config["server-round"]),
-        total_rounds=int(config["total-rounds"]),
-        model_kind=str(config["model-kind"]),
-        hidden=tuple(int(h) for h in config.get("hidden", [])),  # type: ignore[union-attr]
-        local_epochs=int(config["local-epochs"]),
-        batch_size=int(config["batch-size"]),
-        learning_rate=float(config["learning-rate"]),
-        proximal_mu=float(config.get("proximal-mu", 0.0)),
-        use_dp=bool(config["use-dp"]),
-        target_epsilon=float(config.get("target-epsilon", 0.0)),
-        delta=float(config.get("delta", 0.0)),
-        max_grad_norm=float(config.get("max-grad-norm", 1.0)),
-        accountant=str(config.get("accountant", "rdp")),
-        seed=int(config["seed"]),
+        server_round=wire.config_int(config, "server-round"),
+        total_rounds=wire.config_int(config, "total-rounds"),
+        model_kind=wire.config_str(config, "model-kind"),
+        hidden=tuple(wire.config_ints(config, "hidden", default=())),
+        local_epochs=wire.config_int(config, "local-epochs"),
+        batch_size=wire.config_int(config, "batch-size"),
+        learning_rate=wire.config_float(config, "learning-rate"),
+        proximal_mu=wire.config_float(config, "proximal-mu", default=0.0),
+        use_dp=wire.config_bool(config, "use-dp"),
+        target_epsilon=wire.config_float(config, "target-epsilon", default=0.0),
+        delta=wire.config_float(config, "delta", default=0.0),
+        max_grad_norm=wire.config_float(config, "max-grad-norm", default=1.0),
+        accountant=wire.config_str(config, "accountant", default="rdp"),
+        seed=wire.config_int(config, "seed"),
     )
 
 
 def _load_events(context: Context) -> list[DPEvent]:
     if _DP_STATE not in context.state:
         return []
-    record = context.state[_DP_STATE]
-    accountant = PrivacyAccountant.from_dict(json.loads(str(record["json"])))
+    record = wire.config_of(context.state, _DP_STATE)
+    accountant = PrivacyAccountant.from_dict(json.loads(wire.config_str(record, "json")))
     return list(accountant.events)
 
 

@@ -111,7 +111,7 @@ def train_round(
     loader = make_loader(
         data.features, data.labels, batch_size=plan.batch_size, seed=plan.seed + plan.server_round
     )
-    optimizer = torch.optim.SGD(model.parameters(), lr=plan.learning_rate)
+    optimizer: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=plan.learning_rate)
     event: DPEvent | None = None
     if plan.use_dp:
         event = plan_dp_event(plan, n_rows=n_rows)

@@ -33,14 +33,23 @@ def make_encrypt_mod(resolve: Resolve) -> Callable[[Message, Context, ClientAppC
 
     def encrypt_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
         reply = call_next(msg, context)
-        if reply.has_error() or not bool(msg.content[wire.CONFIG].get("use-he", False)):
+        if reply.has_error():
+            return reply
+        try:
+            use_he = wire.config_bool(wire.config_of(msg.content), "use-he", default=False)
+        except ValueError as exc:
+            return Message(Error(code=400, reason=f"malformed train message: {exc}"), reply_to=msg)
+        if not use_he:
             return reply
         spec, participant = resolve(context)
-        arrays = reply.content[wire.ARRAYS].to_numpy_ndarrays()
+        try:
+            arrays = wire.arrays_of(reply.content).to_numpy_ndarrays()
+            weight = wire.metric_float(wire.metrics_of(reply.content), wire.NUM_EXAMPLES)
+        except ValueError as exc:
+            return Message(Error(code=500, reason=f"local reply is malformed: {exc}"), reply_to=msg)
         flat = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
         if not np.all(np.isfinite(flat)):
             return Message(Error(code=500, reason="local update is not finite"), reply_to=msg)
-        weight = float(reply.content[wire.METRICS][wire.NUM_EXAMPLES])
         try:
             secret = SecretContext.load(secret_key_path(spec, participant.name))
             update = encrypt_update(secret, flat * weight)

@@ -79,7 +79,7 @@ class EncryptedAggregation:
             raise ValueError(error)
         if wire.ENCRYPTED not in msg.content:
             raise ValueError("reply carries no encrypted update (was it sent in plain?)")
-        update = record_to_update(msg.content[wire.ENCRYPTED])
+        update = record_to_update(wire.config_of(msg.content, wire.ENCRYPTED))
         validate_update(self.public, update, expected_length=expected_length)
         return update
 
@@ -106,16 +106,25 @@ class EncryptedAggregation:
             )
             request = Message(content, dst_node_id=node, message_type=wire.DECRYPT)
             replies = list(grid.send_and_receive([request], timeout=ctx.timeout_s))
+            who = ctx.participants.get(node, node)
             if not replies or replies[0].has_error():
                 reason = replies[0].error.reason if replies else "no answer"
-                reasons.append(f"{ctx.participants.get(node, node)}: {reason}")
+                reasons.append(f"{who}: {reason}")
                 continue
-            values = replies[0].content[wire.ARRAYS].to_numpy_ndarrays()[0].astype(np.float64)
+            try:
+                arrays = wire.arrays_of(replies[0].content).to_numpy_ndarrays()
+            except (ValueError, TypeError) as exc:
+                reasons.append(f"{who}: malformed reply: {exc}")
+                continue
+            if len(arrays) != 1:
+                reasons.append(f"{who}: expected one aggregate array, got {len(arrays)}")
+                continue
+            values = arrays[0].astype(np.float64)
             if values.size != sum(int(np.prod(s)) for s in ctx.shapes):
-                reasons.append(f"{ctx.participants.get(node, node)}: wrong aggregate length")
+                reasons.append(f"{who}: wrong aggregate length")
                 continue
             if not np.all(np.isfinite(values)):
-                reasons.append(f"{ctx.participants.get(node, node)}: aggregate not finite")
+                reasons.append(f"{who}: aggregate not finite")
                 continue
             return values
         logger.error("round %d: no key holder decrypted the aggregate", ctx.server_round)

@@ -135,6 +135,29 @@ def test_participant_with_other_key_set_is_refused_before_round_one(tmp_path: Pa
     assert result.report.rounds[0].contributors == ["p1", "p3"]
 
 
+def _malformed_handshake(participant: str):  # type: ignore[no-untyped-def]
+    """A mod that makes one participant report a row count that is not an integer."""
+
+    def mod(msg: Message, context: Context, call_next):  # type: ignore[no-untyped-def]
+        reply = call_next(msg, context)
+        is_handshake = msg.metadata.message_type == wire.HANDSHAKE
+        if is_handshake and reply.content[wire.INFO]["participant"] == participant:
+            reply.content[wire.METRICS]["rows-used"] = 2.5
+        return reply
+
+    return mod
+
+
+def test_malformed_handshake_reply_is_refused_and_the_others_go_on(tmp_path: Path) -> None:
+    spec = load_federation(make_federation(tmp_path, privacy="none", rounds=1))
+
+    result = _run(spec, _malformed_handshake("p2"))
+
+    refused = {p.name: p.reason or "" for p in result.report.participants if not p.accepted}
+    assert "'rows-used' must be an integer, got 2.5" in refused["p2"]
+    assert result.report.rounds[0].contributors == ["p1", "p3"]
+
+
 def test_schema_mismatch_is_refused_naming_the_participant(tmp_path: Path) -> None:
     path = make_federation(tmp_path, privacy="none", rounds=1, min_participants=3)
     text = path.read_text().replace(
