@@ -21,6 +21,7 @@ from models import wire
 from models.federation import FederationSpec
 from models.layout import checkpoint_dir, public_key_path
 from models.nets import build_network
+from models.standardization import Standardization, standardization_from
 from models.parameters import from_arrays, to_arrays
 from models.resolve import Architecture, architecture, training_schema
 from models.tabular import TabularData, load_table
@@ -96,8 +97,14 @@ def run_federation(
             f"{spec.min_participants}. {refused}"
         )
 
+    norm = standardization_from(evaluation)
     model = build_network(
-        arch.kind, n_features=len(schema.features), hidden=arch.hidden, seed=spec.seed
+        arch.kind,
+        n_features=len(schema.features),
+        hidden=arch.hidden,
+        seed=spec.seed,
+        feature_shift=norm.shift,
+        feature_scale=norm.scale,
     )
     arrays = [a.astype(np.float32) for a in to_arrays(model)]
     shapes = tuple(tuple(a.shape) for a in arrays)
@@ -108,7 +115,9 @@ def run_federation(
         ctx = RoundContext(
             server_round, shapes, roster.nodes, spec.min_participants, round_timeout_s
         )
-        replies = _train_round(grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch)
+        replies = _train_round(
+            grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch, norm=norm
+        )
         aggregate = strategy.aggregate_train(replies, ctx=ctx, grid=grid)
         log_rejections(server_round, aggregate.rejections)
         epsilon.update(_epsilons(replies, roster.nodes))
@@ -183,6 +192,7 @@ def _train_round(
     ctx: RoundContext,
     run_id: str,
     arch: Architecture,
+    norm: Standardization,
 ) -> list[Message]:
     config = ConfigRecord(
         {
@@ -197,6 +207,8 @@ def _train_round(
             "use-he": False,
             "seed": spec.seed,
             "run-id": run_id,
+            "feature-shift": list(norm.shift),
+            "feature-scale": list(norm.scale),
         }
     )
     if spec.privacy.uses_dp and spec.dp is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .standardization import Standardization, standardization_from
 from .tabular import TabularData
 from .training import evaluate, train_centralized
 
@@ -42,10 +43,12 @@ def run_baselines(
     batch_size: int = 128,
     learning_rate: float = 0.01,
     seed: int,
+    standardization: Standardization | None = None,
 ) -> BaselineResult:
     """Train the pooled model and one model per participant; evaluate all on one set."""
     if evaluation.labels is None:
         raise ValueError("the evaluation set needs labels")
+    norm = standardization or standardization_from(evaluation)
 
     def auc_of(features: np.ndarray, labels: np.ndarray) -> float:
         model = train_centralized(
@@ -57,6 +60,8 @@ def run_baselines(
             batch_size=batch_size,
             learning_rate=learning_rate,
             seed=seed,
+            feature_shift=norm.shift,
+            feature_scale=norm.scale,
         )
         assert evaluation.labels is not None
         return evaluate(model, evaluation.features, evaluation.labels).auc

@@ -52,6 +52,10 @@ class NetworkConfig:
     kind: NetworkKind
     n_features: int
     hidden: tuple[int, ...] = ()
+    #: Fixed input standardisation ``(x - shift) / scale`` (empty: identity). It is part of
+    #: the network (and of its ONNX graph) but not trained, so every party applies the same.
+    feature_shift: tuple[float, ...] = ()
+    feature_scale: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in NETWORK_KINDS:
@@ -69,10 +73,29 @@ class NetworkConfig:
             )
         if self.kind == "mlp" and not self.hidden:
             raise ValueError("an mlp network needs at least one hidden layer, got hidden=()")
+        if len(self.feature_shift) != len(self.feature_scale) or (
+            self.feature_shift and len(self.feature_shift) != self.n_features
+        ):
+            raise ValueError(
+                f"feature_shift and feature_scale need {self.n_features} values each, got "
+                f"{len(self.feature_shift)} and {len(self.feature_scale)}"
+            )
+        if any(not math.isfinite(v) for v in self.feature_shift) or any(
+            not (math.isfinite(v) and v > 0) for v in self.feature_scale
+        ):
+            raise ValueError("feature_shift must be finite and feature_scale finite and > 0")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (used in model cards)."""
-        return {"kind": self.kind, "n_features": self.n_features, "hidden": list(self.hidden)}
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "n_features": self.n_features,
+            "hidden": list(self.hidden),
+        }
+        if self.feature_shift:
+            data["feature_shift"] = list(self.feature_shift)
+            data["feature_scale"] = list(self.feature_scale)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NetworkConfig:
@@ -81,7 +104,26 @@ class NetworkConfig:
             kind=cast(NetworkKind, str(data["kind"])),
             n_features=int(data["n_features"]),
             hidden=tuple(int(width) for width in data.get("hidden", ())),
+            feature_shift=tuple(float(v) for v in data.get("feature_shift", ())),
+            feature_scale=tuple(float(v) for v in data.get("feature_scale", ())),
         )
+
+
+class _Standardize(nn.Module):
+    """``(x - shift) / scale`` with fixed buffers (no trainable parameters)."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.active = bool(config.feature_shift)
+        shift = config.feature_shift or (0.0,) * config.n_features
+        scale = config.feature_scale or (1.0,) * config.n_features
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return features
+        return (features - self.shift) / self.scale
 
 
 class LogisticNet(nn.Module):
@@ -90,11 +132,12 @@ class LogisticNet(nn.Module):
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
         self.config = config
+        self.standardize = _Standardize(config)
         self.linear = nn.Linear(config.n_features, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits of shape ``(n, 1)``."""
-        return cast(torch.Tensor, self.linear(features))
+        return cast(torch.Tensor, self.linear(self.standardize(features)))
 
 
 class MLPNet(nn.Module):
@@ -103,6 +146,7 @@ class MLPNet(nn.Module):
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
         self.config = config
+        self.standardize = _Standardize(config)
         layers: list[nn.Module] = []
         width_in = config.n_features
         for width in config.hidden:
@@ -113,20 +157,31 @@ class MLPNet(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits of shape ``(n, 1)``."""
-        return cast(torch.Tensor, self.layers(features))
+        return cast(torch.Tensor, self.layers(self.standardize(features)))
 
 
 def build_network(
-    kind: str, *, n_features: int, hidden: Sequence[int] = (), seed: int
+    kind: str,
+    *,
+    n_features: int,
+    hidden: Sequence[int] = (),
+    seed: int,
+    feature_shift: Sequence[float] = (),
+    feature_scale: Sequence[float] = (),
 ) -> nn.Module:
     """Build a ``"logistic"`` or ``"mlp"`` network with initial weights drawn from ``seed``.
 
     Hidden layers get He-uniform weights (He et al. 2015, suited to ReLU) and zero biases;
     the output layer gets the uniform(±1/sqrt(fan_in)) weights that PyTorch's ``Linear``
     uses by default, and a zero bias. The same ``seed`` always gives the same parameters.
+    ``feature_shift``/``feature_scale`` fix an input standardisation inside the network.
     """
     config = NetworkConfig(
-        kind=cast(NetworkKind, kind), n_features=n_features, hidden=tuple(hidden)
+        kind=cast(NetworkKind, kind),
+        n_features=n_features,
+        hidden=tuple(hidden),
+        feature_shift=tuple(float(v) for v in feature_shift),
+        feature_scale=tuple(float(v) for v in feature_scale),
     )
     with torch.random.fork_rng(devices=[]):  # nn.Linear's own init draws from the global RNG
         net: nn.Module = LogisticNet(config) if config.kind == "logistic" else MLPNet(config)

@@ -144,7 +144,14 @@ def _export_copy(model: nn.Module, *, n_features: int) -> nn.Module:
         return net
     if config.n_features != n_features:
         raise ValueError(f"n_features={n_features} but the network takes {config.n_features}")
-    clean = build_network(config.kind, n_features=config.n_features, hidden=config.hidden, seed=0)
+    clean = build_network(
+        config.kind,
+        n_features=config.n_features,
+        hidden=config.hidden,
+        seed=0,
+        feature_shift=config.feature_shift,
+        feature_scale=config.feature_scale,
+    )
     clean.load_state_dict(net.state_dict())
     return clean
 

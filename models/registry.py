@@ -73,6 +73,8 @@ class RegisteredModel:
             n_features=int(architecture["n_features"]),
             hidden=tuple(int(width) for width in architecture.get("hidden", ())),
             seed=0,
+            feature_shift=tuple(float(v) for v in architecture.get("feature_shift", ())),
+            feature_scale=tuple(float(v) for v in architecture.get("feature_scale", ())),
         )
         state = torch.load(self.state_path, map_location="cpu", weights_only=True)
         net.load_state_dict(state)

@@ -267,6 +267,8 @@ def train_centralized(
     optimizer: Literal["sgd", "adam"] = "adam",
     weight_decay: float = 0.0,
     seed: int,
+    feature_shift: Sequence[float] = (),
+    feature_scale: Sequence[float] = (),
 ) -> nn.Module:
     """Train one model on pooled data: the non-federated baseline the benchmarks compare to.
 
@@ -277,7 +279,14 @@ def train_centralized(
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array (n, d), got shape {x.shape}")
-    model = build_network(kind, n_features=x.shape[1], hidden=hidden, seed=seed)
+    model = build_network(
+        kind,
+        n_features=x.shape[1],
+        hidden=hidden,
+        seed=seed,
+        feature_shift=feature_shift,
+        feature_scale=feature_scale,
+    )
     loader = make_loader(x, labels, batch_size=batch_size, seed=seed)
     opt: torch.optim.Optimizer
     if optimizer == "adam":

@@ -7,6 +7,8 @@ accessors both sides use to read a received message.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
@@ -90,6 +92,14 @@ def config_ints(
     return _value(record, key, fallback, _as_ints, "a list of integers")
 
 
+def config_floats(
+    record: ConfigRecord, key: str, *, default: Sequence[float] | None = None
+) -> list[float]:
+    """A list of finite numbers (an empty list included); integers are widened."""
+    fallback = None if default is None else [float(v) for v in default]
+    return _value(record, key, fallback, _as_floats, "a list of finite numbers")
+
+
 def metric_int(record: MetricRecord, key: str, *, default: int | None = None) -> int:
     """An integer metric (a count)."""
     return _value(record, key, default, _as_int, "an integer")
@@ -151,6 +161,15 @@ def _as_ints(value: object) -> list[int] | None:
     if isinstance(value, list) and all(_as_int(v) is not None for v in value):
         return list(value)
     return None
+
+
+def _as_floats(value: object) -> list[float] | None:
+    if not isinstance(value, list):
+        return None
+    floats = [_as_float(v) for v in value]
+    if any(f is None or not math.isfinite(f) for f in floats):
+        return None
+    return [float(f) for f in floats if f is not None]
 
 
 def _show(value: object) -> str:

@@ -226,6 +226,8 @@ def _plan(config: ConfigRecord) -> RoundPlan:
         max_grad_norm=wire.config_float(config, "max-grad-norm", default=1.0),
         accountant=wire.config_str(config, "accountant", default="rdp"),
         seed=wire.config_int(config, "seed"),
+        feature_shift=tuple(wire.config_floats(config, "feature-shift", default=())),
+        feature_scale=tuple(wire.config_floats(config, "feature-scale", default=())),
     )
 
 

@@ -48,6 +48,8 @@ class RoundPlan:
     max_grad_norm: float
     accountant: str
     seed: int
+    feature_shift: tuple[float, ...] = ()
+    feature_scale: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,12 @@ def train_round(
     assert data.labels is not None
     torch.manual_seed(plan.seed * 1_000 + plan.server_round)
     model = build_network(
-        plan.model_kind, n_features=data.features.shape[1], hidden=plan.hidden, seed=plan.seed
+        plan.model_kind,
+        n_features=data.features.shape[1],
+        hidden=plan.hidden,
+        seed=plan.seed,
+        feature_shift=plan.feature_shift,
+        feature_scale=plan.feature_scale,
     )
     from_arrays(model, global_arrays)
     global_params = [p.detach().clone() for p in model.parameters()]
