@@ -46,7 +46,9 @@ def _parts(values: list[str] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Run the fedrisk benchmarks and write the results."
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         part_started = time.perf_counter()
         progress(f"== {part} ==")
+        quiet_logging()  # again: Flower and Ray reset logging and warning filters
         try:
             results[part] = _run_part(part, out_dir / "work" / part, quick=args.quick)
         except (BenchError, Exception) as exc:  # reported; the other parts go on

@@ -68,6 +68,9 @@ def quiet_logging() -> None:
     # Library deprecation notices (pandas, Flower's run_simulation) are not results.
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
+    os.environ.setdefault(
+        "PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::FutureWarning"
+    )  # worker processes of the scenario generator
 
 
 # --- data ------------------------------------------------------------------------------

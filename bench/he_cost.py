@@ -5,7 +5,9 @@ models of about 1k, 10k and 100k parameters (an MLP with one hidden layer of 40,
 4 000 units on the 23 features) a ``none`` and an ``he`` federation run back to back in
 this process on Flower's simulation runtime; the figure is the median of the rounds'
 ``duration_s`` with round 1 left out (warm-up). The order of the pair alternates from one
-size to the next so that drifting machine load does not favour one mode.
+size to the next, and at 100k three pairs run (none he, he none, none he) and the figure
+is the median of the three pairs' ratios, so that drifting machine load does not favour one
+mode.
 
 A micro-benchmark of the primitives in ``privacy/he`` (key loading, encryption, the
 coordinator's per-update check, the sum of ten updates, decryption, Flower message
@@ -51,6 +53,9 @@ SIZES: tuple[tuple[str, tuple[int, ...]], ...] = (
 SETTINGS = FedSettings(rounds=8, local_epochs=1, batch_size=64, learning_rate=0.01)
 QUICK_SETTINGS = FedSettings(rounds=3, local_epochs=1, batch_size=64, learning_rate=0.01)
 TARGET_RATIO_100K = 1.5
+TARGET_SIZE = "100k"
+#: none/he pairs run at the target size (the figure is the median of the pairs' ratios).
+PAIRS_AT_TARGET = 3
 NVFLARE_RATIO = "2.5-3x"
 
 
@@ -67,6 +72,50 @@ def _split(files: dict[str, Path], out: Path, *, seed: int = 0) -> dict[str, Pat
         pooled.iloc[rows].to_csv(path, index=False)
         parts[f"p{index:02d}"] = path
     return parts
+
+
+def _size_result(
+    tag: str, hidden: tuple[int, ...], n_params: int, pairs: list[dict[str, FederationRun]]
+) -> dict[str, Any]:
+    """One model size: per-pair ratios of median round durations, and their median."""
+    per_pair = [
+        {
+            "none_round_s": p["none"].steady_round_s(),
+            "he_round_s": p["he"].steady_round_s(),
+            "ratio": ratio(p["he"].steady_round_s(), p["none"].steady_round_s()),
+            "delta_s": p["he"].steady_round_s() - p["none"].steady_round_s(),
+            "order": list(p),
+        }
+        for p in pairs
+    ]
+    runs = {mode: [p[mode] for p in pairs] for mode in ("none", "he")}
+    return {
+        "size": tag,
+        "hidden": list(hidden),
+        "parameters": n_params,
+        "pairs": per_pair,
+        "none": [r.to_dict() for r in runs["none"]],
+        "he": [r.to_dict() for r in runs["he"]],
+        "none_round_s": float(np.median([x["none_round_s"] for x in per_pair])),
+        "he_round_s": float(np.median([x["he_round_s"] for x in per_pair])),
+        "ratio": float(np.median([x["ratio"] for x in per_pair])),
+        "delta_s": float(np.median([x["delta_s"] for x in per_pair])),
+        "ratio_per_pair": [x["ratio"] for x in per_pair],
+        "auc_none": runs["none"][0].auc,
+        "auc_he": runs["he"][0].auc,
+        "phases": {mode: _pooled_phases(runs[mode]) for mode in ("none", "he")},
+    }
+
+
+def _pooled_phases(runs: list[FederationRun]) -> dict[str, float]:
+    """Median seconds per round of each coordinator phase, pooled over runs (round 1 out)."""
+    values: dict[str, list[float]] = {}
+    for r in runs:
+        per_round = (r.phases or {}).get("per_round_s", {})
+        for label, rounds in per_round.items():
+            kept = [v for k, v in rounds.items() if int(k) != 1] or list(rounds.values())
+            values.setdefault(label, []).extend(kept)
+    return {label: float(np.median(v)) for label, v in values.items() if v}
 
 
 def _parameter_count(hidden: tuple[int, ...], n_features: int) -> int:
@@ -89,40 +138,36 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
         n_params = _parameter_count(hidden, len(features))
         progress(f"he_cost: model {tag}: mlp hidden={list(hidden)} -> {n_params:,} parameters")
         size_settings = FedSettings(**{**settings.__dict__, "hidden": hidden})
-        order = ("none", "he") if index % 2 == 0 else ("he", "none")
-        runs: dict[str, FederationRun] = {}
-        for privacy in order:
-            toml = write_federation(
-                work / f"{tag}-{privacy}" / "federation.toml",
-                name=f"bench-he-cost-{tag}-{privacy}",
-                model="mlp",
-                privacy=privacy,
-                settings=size_settings,
-                feature_names=features,
-                participants=parts,
-                evaluation=files["test"],
-                keys_dir=keys,
-            )
-            runs[privacy] = run_federation(toml, label=f"he_cost {tag} {privacy}", probe=True)
-        none, he = runs["none"], runs["he"]
-        results.append(
-            {
-                "size": tag,
-                "hidden": list(hidden),
-                "parameters": n_params,
-                "order": list(order),
-                "none": none.to_dict(),
-                "he": he.to_dict(),
-                "none_round_s": none.steady_round_s(),
-                "he_round_s": he.steady_round_s(),
-                "ratio": ratio(he.steady_round_s(), none.steady_round_s()),
-                "auc_none": none.auc,
-                "auc_he": he.auc,
-            }
-        )
+        first = ("none", "he") if index % 2 == 0 else ("he", "none")
+        n_pairs = PAIRS_AT_TARGET if tag == TARGET_SIZE and not quick else 1
+        pairs: list[dict[str, FederationRun]] = []
+        for number in range(n_pairs):
+            # Alternate the order inside each pair (A B, B A, A B): a load drift cancels out.
+            order = first if number % 2 == 0 else first[::-1]
+            pair: dict[str, FederationRun] = {}
+            for privacy in order:
+                slug = f"{tag}-{privacy}-{number + 1}"
+                toml = write_federation(
+                    work / slug / "federation.toml",
+                    name=f"bench-he-cost-{slug}",
+                    model="mlp",
+                    privacy=privacy,
+                    settings=size_settings,
+                    feature_names=features,
+                    participants=parts,
+                    evaluation=files["test"],
+                    keys_dir=keys,
+                )
+                label = f"he_cost {tag} {privacy}" + (
+                    f" (pair {number + 1})" if n_pairs > 1 else ""
+                )
+                pair[privacy] = run_federation(toml, label=label, probe=True)
+            pairs.append(pair)
+        results.append(_size_result(tag, hidden, n_params, pairs))
+        r = results[-1]
         progress(
-            f"he_cost {tag}: he/none per round = {results[-1]['ratio']:.2f}x "
-            f"({he.steady_round_s():.2f} s vs {none.steady_round_s():.2f} s)"
+            f"he_cost {tag}: he/none per round = {r['ratio']:.2f}x "
+            f"(he {r['he_round_s']:.2f} s vs none {r['none_round_s']:.2f} s)"
         )
     micro = micro_benchmark(
         keys,
@@ -132,7 +177,7 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     )
     big = results[-1]
     target = None
-    if big["size"] == "100k":
+    if big["size"] == TARGET_SIZE:
         target = {
             "ratio": big["ratio"],
             "limit": TARGET_RATIO_100K,
@@ -259,8 +304,7 @@ _PHASES = (
 )
 
 
-def _phase(run: dict[str, Any], label: str | tuple[str, ...]) -> float | None:
-    medians = (run.get("phases") or {}).get("median_s_per_round", {})
+def _phase(medians: dict[str, float], label: str | tuple[str, ...]) -> float | None:
     labels = (label,) if isinstance(label, str) else label
     values = [medians[x] for x in labels if medians.get(x) is not None]
     return values[0] if values else None
@@ -270,8 +314,7 @@ def phase_table(result: dict[str, Any]) -> str:
     rows = []
     for r in result["sizes"]:
         for mode in ("none", "he"):
-            run = r[mode]
-            cells = [_phase(run, label) for _, label in _PHASES]
+            cells = [_phase(r["phases"][mode], label) for _, label in _PHASES]
             rows.append(
                 [
                     r["size"],
@@ -298,7 +341,7 @@ def phase_table(result: dict[str, Any]) -> str:
 def where_it_goes(result: dict[str, Any]) -> str | None:
     """One sentence on the largest model: the extra seconds of ``he`` by phase."""
     big = result["sizes"][-1]
-    none, he = big["none"], big["he"]
+    none, he = big["phases"]["none"], big["phases"]["he"]
     found = [
         _phase(none, _PHASES[0][1]),
         _phase(he, _PHASES[0][1]),
@@ -310,7 +353,7 @@ def where_it_goes(result: dict[str, Any]) -> str | None:
     if len(values) != len(found):
         return None
     train, agg, parts = values[0:2], values[2:4], values[4:]
-    extra = big["he_round_s"] - big["none_round_s"]
+    extra = big["delta_s"]
     return (
         f"At {big['parameters']:,} parameters `he` adds {extra:.2f} s per round: "
         f"{train[1] - train[0]:+.2f} s in the train phase (participants load the key, encrypt "
@@ -327,16 +370,21 @@ def markdown(result: dict[str, Any], *, workers: int) -> str:
     for r in result["sizes"]:
         m = micro.get(r["parameters"])
         ok = None
-        if r["size"] == "100k" and result["target"] is not None:
+        if r["size"] == TARGET_SIZE and result["target"] is not None:
             ok = result["target"]["pass"]
         rows.append(
             [
                 r["size"],
                 f"{r['parameters']:,}",
-                f"**{r['ratio']:.2f}x**",
+                f"**{r['ratio']:.2f}x**"
+                + (
+                    " (pairs: " + ", ".join(f"{x:.2f}x" for x in r["ratio_per_pair"]) + ")"
+                    if len(r["ratio_per_pair"]) > 1
+                    else ""
+                ),
                 f"{r['none_round_s']:.2f}",
                 f"{r['he_round_s']:.2f}",
-                f"{r['he_round_s'] - r['none_round_s']:+.2f}",
+                f"{r['delta_s']:+.2f}",
                 "-" if m is None else f"{m['ciphertext_bytes'] / 1e6:.2f} MB",
                 "-" if m is None else f"{m['plain_float32_bytes'] / 1e6:.3f} MB",
                 "-" if m is None else f"{m['ciphertext_bytes'] / m['plain_float32_bytes']:.0f}x",
@@ -364,7 +412,9 @@ def markdown(result: dict[str, Any], *, workers: int) -> str:
         f"{result['participants']} participants of {result['rows_per_participant']:,} rows, "
         f"{workers} of them training at a time (one Ray actor per core). Seconds per round "
         "are the median of the rounds' `duration_s` in the federation report, round 1 left "
-        "out; `none` and `he` ran back to back (order alternating by size). Settings: "
+        "out; `none` and `he` ran back to back as a pair (order alternating), and at 100k "
+        "three pairs ran: the ratio is the median of the pairs' ratios, the seconds the "
+        "medians over the pairs. Settings: "
         f"{settings}. NVFlare reports {NVFLARE_RATIO} for its CKKS-aggregated FedAvg.",
         "",
         "### Where the time goes",

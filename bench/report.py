@@ -109,7 +109,10 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         "",
         "## Targets",
         "",
-        table(["target", "measured as", "value", "required", "result"], _summary(results)),
+        table(
+            ["target", "measured as", "value", "required", "result"],
+            _summary(results) or [["(no target was measured in this run)", "-", "-", "-", "-"]],
+        ),
         "",
     ]
     if document["errors"]:

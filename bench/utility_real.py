@@ -145,7 +145,9 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
             keys_dir=work / "keys",
             target_epsilon=epsilon,
         )
-        runs.append(run_federation(toml, label=f"utility_real {label}"))
+        run = run_federation(toml, label=f"utility_real {label}")
+        run.label = label  # the row's name in the tables and targets
+        runs.append(run)
     return {
         "settings": settings.describe(),
         "quick": quick,

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     Column,
     DateTime,
     Engine,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     create_engine,
     select,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
@@ -231,6 +233,18 @@ _events_table = Table(
     Index("ix_consent_events_subject", "subject_id"),
 )
 
+# The log is append-only in the database itself, not only in this code (SQLite triggers).
+for _operation in ("UPDATE", "DELETE"):
+    sa_event.listen(
+        _events_table,
+        "after_create",
+        DDL(  # type: ignore[no-untyped-call]  # SQLAlchemy leaves DDL.__init__ unannotated
+            f"CREATE TRIGGER IF NOT EXISTS consent_events_no_{_operation.lower()} "
+            f"BEFORE {_operation} ON consent_events "
+            "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END"
+        ).execute_if(dialect="sqlite"),
+    )
+
 # SQLite caps the number of bound parameters per statement; query ids in chunks below it.
 _ID_CHUNK = 500
 
@@ -328,9 +342,7 @@ class SQLAlchemyConsentStore(ConsentStore):
                 "consent log refused the append (a grant id recorded concurrently?)"
             ) from exc
         except SQLAlchemyError as exc:
-            raise ConsentError(
-                f"cannot write to consent database ({type(exc).__name__})"
-            ) from exc
+            raise ConsentError(f"cannot write to consent database ({type(exc).__name__})") from exc
 
 
 class SQLiteConsentStore(SQLAlchemyConsentStore):

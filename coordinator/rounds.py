@@ -21,9 +21,9 @@ from models import wire
 from models.federation import FederationSpec
 from models.layout import checkpoint_dir, public_key_path
 from models.nets import build_network
-from models.standardization import Standardization, standardization_from
 from models.parameters import from_arrays, to_arrays
 from models.resolve import Architecture, architecture, training_schema
+from models.standardization import Standardization, standardization_from
 from models.tabular import TabularData, load_table
 from models.training import evaluate
 from privacy.he.public import PublicContext

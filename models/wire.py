@@ -8,7 +8,6 @@ accessors both sides use to read a received message.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 

@@ -36,7 +36,7 @@ def extended_output(pop: FirmPopulation, true_good_units: np.ndarray) -> np.ndar
 
 def _pick(cum: np.ndarray, firm: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Partner number (0-based) drawn with each firm's cumulative weights."""
-    return (cum[firm] < u[:, None]).sum(axis=1)
+    return np.asarray((cum[firm] < u[:, None]).sum(axis=1))
 
 
 def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
@@ -45,7 +45,7 @@ def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     first = np.concatenate([[0], np.flatnonzero(np.diff(sorted_groups)) + 1])
-    return np.arange(n) - np.repeat(first, np.diff(np.append(first, n)))
+    return np.asarray(np.arange(n) - np.repeat(first, np.diff(np.append(first, n))))
 
 
 def _dates(day_ns: np.ndarray, end_ns: int) -> pa.Array:

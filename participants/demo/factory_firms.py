@@ -62,7 +62,9 @@ class FirmPopulation:
         return len(self.firm_ids)
 
 
-def _cumulative_weights(rng: np.random.Generator, top: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _cumulative_weights(
+    rng: np.random.Generator, top: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
     """Rows of cumulative weights: the first partner takes ``top``, the rest share the remainder."""
     width = int(counts.max())
     rest = rng.gamma(1.0, size=(len(top), width - 1))
@@ -71,10 +73,12 @@ def _cumulative_weights(rng: np.random.Generator, top: np.ndarray, counts: np.nd
     rest = np.divide(rest, rest_sum, out=np.zeros_like(rest), where=rest_sum > 0)
     top = np.where(counts == 1, 1.0, top)
     weights = np.concatenate([top[:, None], rest * (1.0 - top[:, None])], axis=1)
-    return np.minimum(np.cumsum(weights, axis=1), 1.0)
+    return np.asarray(np.minimum(np.cumsum(weights, axis=1), 1.0))
 
 
-def _seasonality(profile: FactoryProfile, rng: np.random.Generator, months_of_year: np.ndarray) -> np.ndarray:
+def _seasonality(
+    profile: FactoryProfile, rng: np.random.Generator, months_of_year: np.ndarray
+) -> np.ndarray:
     phase = rng.normal(0.0, 0.8, size=(1,))
     angle = 2 * np.pi * (months_of_year - profile.seasonal_peak_month - phase) / 12.0
     return 1.0 + profile.seasonal_amplitude * np.cos(angle)
@@ -122,9 +126,7 @@ def sample_firms(
     # A shared distress factor nudges several drivers of the same firm.
     distress = rng.normal(size=F)
     declining = rng.random(F) < profile.decline_share * (1 + 0.5 * np.tanh(distress))
-    slope = np.where(
-        declining, -rng.uniform(0.02, 0.07, size=F), rng.normal(0.004, 0.008, size=F)
-    )
+    slope = np.where(declining, -rng.uniform(0.02, 0.07, size=F), rng.normal(0.004, 0.008, size=F))
     shocks = rng.normal(0.0, profile.demand_volatility, size=(F, E))
     ar = np.zeros((F, E))
     for e in range(E):

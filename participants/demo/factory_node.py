@@ -69,10 +69,15 @@ def _sample_outcomes(
     month = np.argmax(fired, axis=1)
     firms = np.flatnonzero(has_event)
     start_days = np.array(
-        [window.month_start(m).tz_localize(None).value // (_DAY_S * 10**9) for m in range(horizon + 1)]
+        [
+            window.month_start(m).tz_localize(None).value // (_DAY_S * 10**9)
+            for m in range(horizon + 1)
+        ]
     )
     m = month[firms]
-    day = start_days[m] + (rng.random(len(firms)) * (start_days[m + 1] - start_days[m])).astype(np.int64)
+    day = start_days[m] + (rng.random(len(firms)) * (start_days[m + 1] - start_days[m])).astype(
+        np.int64
+    )
     kind = np.where(rng.random(len(firms)) < 0.6, "dpd90", "default")
     return pa.table(
         {

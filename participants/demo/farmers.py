@@ -47,7 +47,7 @@ def farmer_ids(rng: np.random.Generator, count: int) -> list[str]:
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
+    return np.asarray(np.maximum(x, 0.0))
 
 
 def simulate_farmers(

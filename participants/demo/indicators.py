@@ -41,12 +41,13 @@ GAS_KWH_PER_M3: Final = 10.0
 _TRAILING_MONTHS: Final = 3
 _DRIFT_BASELINE_MONTHS: Final = 6
 _HUMID_PCT: Final = 85.0
-_NIGHT_HOURS: Final = frozenset({22, 23, 0, 1, 2, 3, 4, 5})
+_NIGHT_STARTS_H: Final = 22
+_NIGHT_ENDS_H: Final = 6
 
 
 @dataclass(frozen=True)
 class IndicatorFrame:
-    """Indicators as (firms × months) arrays before they become table rows."""
+    """Indicators as (firms x months) arrays before they become table rows."""
 
     firm_ids: list[str]
     month_labels: list[str]
@@ -67,23 +68,37 @@ class _Calendar:
         until = pd.Timestamp(metadata["outcomes_observed_until"])
         self.outcome_month = until.year * 12 + until.month - 1 - self.base  # exclusive
 
+        # Month boundaries from well before the window to well after it, as local epoch
+        # seconds and epoch days, so that months are found by binary search.
+        self.first = -24
+        last = self.base + self.months + self.horizon + 2
+        months = np.arange(self.base + self.first, last, dtype=np.int64)
+        edges = (months - 1970 * 12).astype("datetime64[M]")
+        self.edge_days = edges.astype("datetime64[D]").astype(np.int64)
+        self.edge_seconds = self.edge_days * 86_400
+
     def month_start_day(self, month: int) -> int:
         """Epoch day number of the first local day of relative month ``month``."""
-        absolute = self.base + month
-        return int(np.datetime64(f"{absolute // 12:04d}-{absolute % 12 + 1:02d}-01", "D").astype(np.int64))
+        return int(self.edge_days[month - self.first])
 
     def of_timestamps(self, column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         """(relative month, local hour) of each timestamp."""
         local = _local_seconds(column)
-        months = local.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
-        return months - (self.base - 1970 * 12), (local // 3600) % 24
+        months = np.searchsorted(self.edge_seconds, local, side="right") - 1 + self.first
+        return months, (local // 3600) % 24
 
     def of_dates(self, column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         """(relative month, epoch day) of each date; nulls get month and day -10**9."""
         days = column.cast(pa.int32()).fill_null(-(10**9)).to_numpy().astype(np.int64)
-        months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        months = np.where(days == -(10**9), -(10**9), months - (self.base - 1970 * 12))
-        return months, days
+        months = np.searchsorted(self.edge_days, days, side="right") - 1 + self.first
+        return np.where(days == -(10**9), -(10**9), months), days
+
+
+def _epoch_seconds(column: pa.ChunkedArray) -> np.ndarray:
+    """Seconds since the epoch (UTC) of a timestamp column of any unit."""
+    return np.asarray(
+        column.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64()).to_numpy(), dtype=np.int64
+    )
 
 
 def _local_seconds(column: pa.ChunkedArray) -> np.ndarray:
@@ -92,9 +107,9 @@ def _local_seconds(column: pa.ChunkedArray) -> np.ndarray:
     The UTC offset is looked up once per hour of the covered range (offsets change only on
     whole hours) instead of once per value, which matters for 15-minute series.
     """
-    utc = column.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64()).to_numpy()
+    utc = _epoch_seconds(column)
     if len(utc) == 0:
-        return utc.astype(np.int64)
+        return utc
     tz = column.type.tz or "UTC"
     first_hour = int(utc.min()) // 3600
     hours = pd.date_range(
@@ -104,7 +119,7 @@ def _local_seconds(column: pa.ChunkedArray) -> np.ndarray:
     )
     local_hours = hours.tz_convert(tz).tz_localize(None).as_unit("s")
     offset_s = local_hours.asi8 - hours.tz_localize(None).as_unit("s").asi8
-    return utc + offset_s[utc // 3600 - first_hour]
+    return np.asarray(utc + offset_s[utc // 3600 - first_hour], dtype=np.int64)
 
 
 def _firm_index(column: pa.ChunkedArray, firms: pd.Index) -> np.ndarray:
@@ -115,16 +130,26 @@ def _firm_index(column: pa.ChunkedArray, firms: pd.Index) -> np.ndarray:
     return np.asarray(lookup[combined.indices.to_numpy(zero_copy_only=False)], dtype=np.int64)
 
 
+class _Grouper:
+    """Sums values per firm and relative month in ``[lo, hi)``; other rows are dropped."""
+
+    def __init__(self, firm: np.ndarray, month: np.ndarray, n_firms: int, lo: int, hi: int):
+        self.shape = (n_firms, hi - lo)
+        self.size = n_firms * (hi - lo)
+        ok = (firm >= 0) & (month >= lo) & (month < hi)
+        self.flat = np.where(ok, firm * (hi - lo) + (month - lo), self.size)
+
+    def sum(self, weights: np.ndarray) -> np.ndarray:
+        """(F, hi - lo) sums of ``weights``."""
+        totals = np.bincount(self.flat, weights=weights, minlength=self.size + 1)
+        return totals[: self.size].reshape(self.shape)
+
+
 def _monthly_sum(
     firm: np.ndarray, month: np.ndarray, weights: np.ndarray, n_firms: int, lo: int, hi: int
 ) -> np.ndarray:
     """Sum of ``weights`` per firm and relative month in ``[lo, hi)``, as (F, hi - lo)."""
-    ok = (firm >= 0) & (month >= lo) & (month < hi)
-    width = hi - lo
-    flat = firm[ok] * width + (month[ok] - lo)
-    return np.bincount(flat, weights=weights[ok], minlength=n_firms * width).reshape(
-        n_firms, width
-    )
+    return _Grouper(firm, month, n_firms, lo, hi).sum(weights)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, *, default: float = 0.0) -> np.ndarray:
@@ -179,9 +204,10 @@ def feature_frame(raw: RawTables) -> IndicatorFrame:
     e_firm = _firm_index(elec.column("firm_id"), firms)
     e_month, e_hour = cal.of_timestamps(elec.column("ts"))
     kwh = elec.column("kwh").to_numpy().astype(np.float64)
-    kwh_m = _monthly_sum(e_firm, e_month, kwh, F, 0, M)
-    night = np.isin(e_hour, list(_NIGHT_HOURS))
-    night_m = _monthly_sum(e_firm, e_month, np.where(night, kwh, 0.0), F, 0, M)
+    by_month = _Grouper(e_firm, e_month, F, 0, M)
+    kwh_m = by_month.sum(kwh)
+    night = (e_hour >= _NIGHT_STARTS_H) | (e_hour < _NIGHT_ENDS_H)
+    night_m = by_month.sum(np.where(night, kwh, 0.0))
 
     util = t["utilities_hourly"]
     u_month, _ = cal.of_timestamps(util.column("ts"))
@@ -193,8 +219,8 @@ def feature_frame(raw: RawTables) -> IndicatorFrame:
     c_firm = _firm_index(clim.column("firm_id"), firms)
     c_month, _ = cal.of_timestamps(clim.column("ts"))
     humid = (clim.column("humidity_pct").to_numpy() >= _HUMID_PCT).astype(np.float64)
-    hours_m = _monthly_sum(c_firm, c_month, np.ones_like(humid), F, 0, M)
-    humid_share = _ratio(_monthly_sum(c_firm, c_month, humid, F, 0, M), hours_m)
+    c_by_month = _Grouper(c_firm, c_month, F, 0, M)
+    humid_share = _ratio(c_by_month.sum(humid), c_by_month.sum(np.ones_like(humid)))
 
     machines = t["machines"]
     n_machines = np.bincount(_firm_index(machines.column("firm_id"), firms), minlength=F)
@@ -203,9 +229,7 @@ def feature_frame(raw: RawTables) -> IndicatorFrame:
     )
     runs = t["machine_runs"]
     r_month, _ = cal.of_timestamps(runs.column("run_start"))
-    run_s = pc.subtract(
-        runs.column("run_end").cast(pa.int64()), runs.column("run_start").cast(pa.int64())
-    ).to_numpy()
+    run_s = _epoch_seconds(runs.column("run_end")) - _epoch_seconds(runs.column("run_start"))
     run_h = _monthly_sum(
         _firm_index(runs.column("firm_id"), firms), r_month, run_s / 3600.0, F, 0, M
     )
@@ -219,12 +243,9 @@ def feature_frame(raw: RawTables) -> IndicatorFrame:
     mes = t["mes_daily"]
     s_firm = _firm_index(mes.column("firm_id"), firms)
     s_month, _ = cal.of_dates(mes.column("day"))
-    produced = _monthly_sum(
-        s_firm, s_month, mes.column("units_produced").to_numpy().astype(np.float64), F, 0, M
-    )
-    defective = _monthly_sum(
-        s_firm, s_month, mes.column("units_defective").to_numpy().astype(np.float64), F, 0, M
-    )
+    s_by_month = _Grouper(s_firm, s_month, F, 0, M)
+    produced = s_by_month.sum(mes.column("units_produced").to_numpy().astype(np.float64))
+    defective = s_by_month.sum(mes.column("units_defective").to_numpy().astype(np.float64))
     good = produced - defective
     epu = _ratio(energy, good, default=0.0)
 
@@ -264,8 +285,9 @@ def _erp_indicators(
     _, paid_d = cal.of_dates(orders.column("paid_on"))
 
     erp_produced = _monthly_sum(firm, produced_m, qty, F, 0, M)
-    placed_q = _monthly_sum(firm, placed_m, qty, F, lo, M)
-    placed_v = _monthly_sum(firm, placed_m, amount, F, lo, M)
+    placed = _Grouper(firm, placed_m, F, lo, M)
+    placed_q = placed.sum(qty)
+    placed_v = placed.sum(amount)
     shipped_q = _monthly_sum(firm, shipped_m, qty, F, lo, M)
     k = _TRAILING_MONTHS
     ship_ratio = np.zeros((F, M))
@@ -291,11 +313,18 @@ def _erp_indicators(
     shipped_known = shipped_d > -(10**9)
     for m in range(M):
         end = cal.month_start_day(m + 1)
-        open_ = (firm >= 0) & shipped_known & (shipped_d < end) & ((paid_d < -(10**8)) | (paid_d >= end))
+        open_ = (
+            (firm >= 0)
+            & shipped_known
+            & (shipped_d < end)
+            & ((paid_d < -(10**8)) | (paid_d >= end))
+        )
         late = open_ & (due_d > -(10**8)) & (due_d < end)
         receivable = np.bincount(firm[open_], weights=amount[open_], minlength=F)
         overdue = np.bincount(firm[late], weights=amount[late], minlength=F)
-        weighted_days = np.bincount(firm[late], weights=amount[late] * (end - due_d[late]), minlength=F)
+        weighted_days = np.bincount(
+            firm[late], weights=amount[late] * (end - due_d[late]), minlength=F
+        )
         overdue_ratio[:, m] = _ratio(overdue, receivable)
         overdue_days[:, m] = _ratio(weighted_days, overdue)
 

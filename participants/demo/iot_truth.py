@@ -25,28 +25,28 @@ __all__ = [
     "monthly_hazard",
 ]
 
-HAZARD_INTERCEPT: Final = -6.8
+HAZARD_INTERCEPT: Final = -8.2
 """Log-odds of the monthly hazard for a firm with no risk signal at all."""
 
 RISK_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
     {
-        "customer_stress": 2.5,
-        "long_overdue": 1.5,
-        "concentration": 6.0,
-        "order_decline": 0.5,
-        "activity_decline": 0.5,
-        "idle_capacity": 5.0,
-        "reporting_mismatch": 12.0,
-        "energy_drift": 3.0,
-        "quality": 1.5,
-        "unshipped_orders": 4.0,
+        "customer_stress": 3.75,
+        "long_overdue": 2.25,
+        "concentration": 9.0,
+        "order_decline": 0.75,
+        "activity_decline": 0.75,
+        "idle_capacity": 7.5,
+        "reporting_mismatch": 18.0,
+        "energy_drift": 4.5,
+        "quality": 2.25,
+        "unshipped_orders": 6.0,
     }
 )
 """Weight of each risk term in the score; the terms are defined in :func:`iot_risk_terms`."""
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
+    return np.asarray(np.maximum(x, 0.0))
 
 
 def iot_risk_terms(ind: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -69,8 +69,12 @@ def iot_risk_terms(ind: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def iot_risk_score(ind: Mapping[str, np.ndarray]) -> np.ndarray:
     """Risk score (log-odds shift of the monthly hazard) from a month's indicators."""
-    terms = iot_risk_terms(ind)
-    return sum((RISK_WEIGHTS[name] * value for name, value in terms.items()), np.float64(0.0))
+    score: np.ndarray | None = None
+    for name, value in iot_risk_terms(ind).items():
+        weighted = RISK_WEIGHTS[name] * value
+        score = weighted if score is None else score + weighted
+    assert score is not None
+    return score
 
 
 def monthly_hazard(score: np.ndarray) -> np.ndarray:

@@ -121,9 +121,7 @@ def _column(data: dict[str, Any]) -> ColumnSpec:
 
 
 def _dataset(data: dict[str, Any]) -> DatasetManifest:
-    return DatasetManifest(
-        **{**data, "columns": tuple(_column(c) for c in data["columns"])}
-    )
+    return DatasetManifest(**{**data, "columns": tuple(_column(c) for c in data["columns"])})
 
 
 def read_manifest(root: Path) -> ScenarioManifest:

@@ -104,7 +104,8 @@ def write_bank_node(
         id_column="farmer_id",
         label=True,
         columns=FARMER_BANK_COLUMNS,
-        description="farmer customers: accounts, loans, repayment; label = default within 12 months",
+        description="farmer customers: accounts, loans, repayment; "
+        "label = default within 12 months",
     )
     s_manifest, s_size = _dataset(
         node_dir,
@@ -114,7 +115,8 @@ def write_bank_node(
         id_column="firm_id",
         label=True,
         columns=SME_BANK_COLUMNS,
-        description="SME clients: settlement flows, credit, overdue; label = default within 12 months",
+        description="SME clients: settlement flows, credit, overdue; "
+        "label = default within 12 months",
     )
     subjects = [*farmers.bank["farmer_id"], *smes.bank["firm_id"]]
     summary = write_consent_db(
@@ -167,7 +169,8 @@ def write_gov_node(
         id_column="firm_id",
         label=False,
         columns=SME_GOV_COLUMNS,
-        description="firms in the registries: registration, tax, invoices, social insurance, courts",
+        description="firms in the registries: registration, tax, invoices, "
+        "social insurance, courts",
     )
     subjects = [*farmers.gov["farmer_id"], *smes.gov["firm_id"]]
     summary = write_consent_db(
@@ -236,7 +239,13 @@ def write_factory_node(
         consent=asdict(summary),
     )
     total = sum(raw_sizes.values()) + size + (node_dir / "consent.db").stat().st_size
-    logger.info("wrote %s: %d firms, %d rows, %.1f MB", name, summary.subjects, len(data.indicators), total / 1e6)
+    logger.info(
+        "wrote %s: %d firms, %d rows, %.1f MB",
+        name,
+        summary.subjects,
+        len(data.indicators),
+        total / 1e6,
+    )
     return node, total
 
 

@@ -35,7 +35,7 @@ _DIVISIONS: Final = ("320500", "320505", "320583", "330100", "330106", "350100",
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
+    return np.asarray(np.maximum(x, 0.0))
 
 
 def simulate_smes(

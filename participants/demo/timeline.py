@@ -77,7 +77,7 @@ class ObservationWindow:
     def month_of_day(self) -> np.ndarray:
         """Month index (0-based) of each day."""
         edges = self.month_starts.asi8
-        return np.searchsorted(edges, self.days.asi8, side="right") - 1
+        return np.asarray(np.searchsorted(edges, self.days.asi8, side="right") - 1)
 
     @cached_property
     def days_in_month(self) -> np.ndarray:
