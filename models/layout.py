@@ -6,6 +6,8 @@ computed in one place below both.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 from .federation import FederationSpec
@@ -21,9 +23,17 @@ def public_key_path(spec: FederationSpec) -> Path:
     return spec.he.keys_dir / "coordinator" / "public.ckks"
 
 
+def node_home() -> Path:
+    """The node's own state folder: ``$FEDRISK_HOME``, else ``~/.fedrisk``."""
+    return Path(os.environ.get("FEDRISK_HOME") or Path.home() / ".fedrisk")
+
+
 def budget_path(data_file: Path) -> Path:
-    """A dataset's lifetime privacy budget, kept beside the data at its node."""
-    return data_file.parent / ".fedrisk" / f"{data_file.name}.budget.json"
+    """A dataset's lifetime privacy budget, in the node's state folder (never beside the
+    data, which may be read-only or shared), keyed by the dataset's absolute path so that
+    every federation and model training on it draws on the same budget."""
+    key = hashlib.sha256(str(data_file.resolve()).encode()).hexdigest()[:16]
+    return node_home() / "budgets" / f"{data_file.name}-{key}.json"
 
 
 def registry_dir(spec: FederationSpec) -> Path:

@@ -23,8 +23,6 @@ from typing import Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
-from sklearn.metrics import log_loss as sk_log_loss
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -232,6 +230,10 @@ def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray) -> Eval
 
     Log-loss uses probabilities clipped to ``[PROBABILITY_CLIP, 1 - PROBABILITY_CLIP]``.
     """
+    # scikit-learn costs seconds to import; a participant only needs it to evaluate.
+    from sklearn.metrics import log_loss as sk_log_loss
+    from sklearn.metrics import roc_auc_score
+
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
     if y.shape[0] != np.asarray(features).shape[0]:
         raise ValueError(

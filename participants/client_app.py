@@ -36,8 +36,9 @@ from privacy.dp.budget import PrivacyBudget
 from privacy.dp.events import DPEvent
 from privacy.errors import BudgetExceededError, PrivacyError
 from privacy.he.records import record_to_update
-from privacy.he.secret import SecretContext, decrypt_aggregate
+from privacy.he.secret import decrypt_aggregate
 
+from .keys import load_secret
 from .local_data import ParticipantError, declared_schema, load_eligible, participant_spec
 from .local_training import RoundPlan, train_round
 from .mods import make_encrypt_mod
@@ -135,9 +136,7 @@ def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) ->
         "fingerprint": "",
     }
     if spec.privacy.uses_he:
-        info["fingerprint"] = SecretContext.load(
-            secret_key_path(spec, participant.name)
-        ).fingerprint
+        info["fingerprint"] = load_secret(secret_key_path(spec, participant.name)).fingerprint
     metrics: dict[str, MetricRecordValues] = {
         "rows-total": eligible.rows_total,
         "rows-used": eligible.rows_used,
@@ -197,8 +196,8 @@ def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Mes
 def _decrypt(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:
     spec, participant = resolver.participant(context)
     contributors = wire.config_int(wire.config_of(msg.content), "contributors")
-    update = record_to_update(wire.config_of(msg.content, wire.ENCRYPTED))
-    secret = SecretContext.load(secret_key_path(spec, participant.name))
+    update = record_to_update(msg.content[wire.ENCRYPTED])
+    secret = load_secret(secret_key_path(spec, participant.name))
     values = decrypt_aggregate(
         secret,
         update,

@@ -21,7 +21,9 @@ from models.federation import FederationSpec, ParticipantSpec
 from models.layout import secret_key_path
 from privacy.errors import PrivacyError
 from privacy.he.records import update_to_record
-from privacy.he.secret import SecretContext, encrypt_update
+from privacy.he.secret import encrypt_update
+
+from .keys import load_secret
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def make_encrypt_mod(resolve: Resolve) -> Callable[[Message, Context, ClientAppC
         if not np.all(np.isfinite(flat)):
             return Message(Error(code=500, reason="local update is not finite"), reply_to=msg)
         try:
-            secret = SecretContext.load(secret_key_path(spec, participant.name))
+            secret = load_secret(secret_key_path(spec, participant.name))
             update = encrypt_update(secret, flat * weight)
         except PrivacyError as exc:
             return Message(Error(code=500, reason=f"encryption failed: {exc}"), reply_to=msg)

@@ -20,7 +20,7 @@ from models import wire
 from privacy.errors import PrivacyError
 from privacy.he.public import PublicContext
 from privacy.he.records import record_to_update, update_to_record
-from privacy.he.updates import EncryptedUpdate, sum_encrypted, validate_update
+from privacy.he.updates import EncryptedSum, EncryptedUpdate
 
 from ..update_checks import Rejection, num_examples_of, participant_of, reply_error
 from .base import Aggregate, RoundContext, Strategy
@@ -46,15 +46,18 @@ class EncryptedAggregation:
     ) -> Aggregate:
         names = dict(ctx.participants)
         length = sum(int(np.prod(s)) for s in ctx.shapes)
-        valid: list[tuple[Message, EncryptedUpdate, int]] = []
+        running = EncryptedSum(self.public, expected_length=length)
+        valid: list[tuple[Message, int]] = []
         rejections: list[Rejection] = []
         for msg in replies:
             who = participant_of(msg, names)
             try:
-                valid.append((msg, self._check(msg, expected_length=length), num_examples_of(msg)))
+                n = num_examples_of(msg)
+                running.add(self._update_of(msg), where=f"update from {who}")
+                valid.append((msg, n))
             except (PrivacyError, ValueError, KeyError, TypeError) as exc:
                 rejections.append(Rejection(who, str(exc)))
-        contributors = tuple(participant_of(m, names) for m, _, _ in valid)
+        contributors = tuple(participant_of(m, names) for m, _ in valid)
         if len(valid) < ctx.min_participants:
             return Aggregate(
                 None,
@@ -63,25 +66,26 @@ class EncryptedAggregation:
                 failure=f"{len(valid)} valid encrypted updates, fewer than "
                 f"min_participants={ctx.min_participants}",
             )
-        total = sum(n for _, _, n in valid)
-        summed = sum_encrypted(self.public, [u for _, u, _ in valid])
+        total = sum(n for _, n in valid)
         plain = self._decrypt(
-            summed, contributors=len(valid), holders=[m for m, _, _ in valid], grid=grid, ctx=ctx
+            running.result(),
+            contributors=len(valid),
+            holders=[m for m, _ in valid],
+            grid=grid,
+            ctx=ctx,
         )
         if isinstance(plain, str):
             return Aggregate(None, contributors, tuple(rejections), failure=plain)
         arrays = _unflatten(plain / total, ctx.shapes)
         return Aggregate(arrays, contributors, tuple(rejections), num_examples=total)
 
-    def _check(self, msg: Message, *, expected_length: int) -> EncryptedUpdate:
+    def _update_of(self, msg: Message) -> EncryptedUpdate:
         error = reply_error(msg)
         if error is not None:
             raise ValueError(error)
         if wire.ENCRYPTED not in msg.content:
             raise ValueError("reply carries no encrypted update (was it sent in plain?)")
-        update = record_to_update(wire.config_of(msg.content, wire.ENCRYPTED))
-        validate_update(self.public, update, expected_length=expected_length)
-        return update
+        return record_to_update(msg.content[wire.ENCRYPTED])
 
     def _decrypt(
         self,

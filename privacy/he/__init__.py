@@ -15,6 +15,7 @@ from .records import record_to_update, update_to_record
 from .updates import (
     CHECK_TOLERANCE,
     MAX_CONTRIBUTORS,
+    EncryptedSum,
     EncryptedUpdate,
     sum_encrypted,
     validate_update,
@@ -24,6 +25,7 @@ __all__ = [
     "CHECK_TOLERANCE",
     "CKKSContext",
     "CKKSParams",
+    "EncryptedSum",
     "EncryptedUpdate",
     "MAX_COEFF_MODULUS_BITS",
     "MAX_CONTRIBUTORS",

@@ -209,6 +209,59 @@ def sum_encrypted(ctx: CKKSContext, updates: Sequence[EncryptedUpdate]) -> Encry
     return result
 
 
+class EncryptedSum:
+    """A running homomorphic sum that checks and parses each update exactly once.
+
+    ``add`` rejects a bad update (other key set, wrong length, garbage, not addable) with
+    the same errors as :func:`validate_update` and leaves the running total untouched, so
+    the coordinator can drop one participant and keep aggregating the others.
+    """
+
+    def __init__(self, ctx: CKKSContext, *, expected_length: int) -> None:
+        _check_context(ctx)
+        if isinstance(expected_length, bool) or not isinstance(expected_length, numbers.Integral):
+            raise InvalidParametersError(f"expected_length must be an int, got {expected_length!r}")
+        self._ctx = ctx
+        self._length = int(expected_length)
+        self._total: list[ts.CKKSVector] | None = None
+        self._check_value: float | None = None
+        self.count = 0
+
+    def add(self, update: EncryptedUpdate, *, where: str = "update") -> None:
+        """Check ``update`` and add it to the total; on any error the total is unchanged."""
+        _check_update(self._ctx, update, where=where, expected_length=self._length)
+        if self._total is not None and update.check_value != self._check_value:
+            raise InvalidUpdateError(
+                f"{where} has check value {update.check_value}, expected {self._check_value}"
+            )
+        vectors = _load_chunks(self._ctx, update, where=where)
+        if self._total is None:
+            zeros = [self._ctx.encrypted_zeros(v.size()) for v in vectors]
+            base = zeros
+        else:
+            base = self._total
+        try:
+            added = [b + v for b, v in zip(base, vectors, strict=True)]
+        except (ValueError, RuntimeError, TypeError) as exc:
+            raise ContextMismatchError(
+                f"{where} cannot be added under this context: {exc}"
+            ) from exc
+        self._total = added
+        self._check_value = update.check_value
+        self.count += 1
+
+    def result(self) -> EncryptedUpdate:
+        """The sum of every accepted update."""
+        if self._total is None:
+            raise InvalidParametersError("no update was added to the sum")
+        return EncryptedUpdate(
+            chunks=tuple(v.serialize() for v in self._total),
+            length=self._length,
+            fingerprint=self._ctx.fingerprint,
+            check_value=self._check_value,
+        )
+
+
 def _check_context(ctx: object) -> None:
     if not isinstance(ctx, CKKSContext):
         raise InvalidParametersError(f"expected a CKKS context, got {type(ctx).__name__}")
