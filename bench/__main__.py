@@ -9,6 +9,7 @@ Exit status 1 if a part failed to run (a missed target is a result, not a failur
 from __future__ import annotations
 
 import argparse
+import shutil
 import json
 import os
 import shlex
@@ -85,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         else " " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     )
 
+    # The participants' privacy budgets live in the node's state folder: keep the bench's
+    # apart from the user's, fresh for every benchmark run.
+    node_home = out_dir / "work" / "node-home"
+    shutil.rmtree(node_home, ignore_errors=True)
+    os.environ["FEDRISK_HOME"] = str(node_home)
     quiet_logging()
     started = time.perf_counter()
     machine = machine_info()

@@ -58,7 +58,9 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     work = fresh_dir(work)
     scenario = work / "scenario"
     progress(f"utility_demo: generating the demo scenario (seed {SEED})")
-    manifest = generate_scenario(scenario, seed=SEED)
+    from fedrisk import DEMO_FIRMS_PER_FACTORY, DEMO_LEARNING_RATE, DEMO_LOCAL_EPOCHS
+
+    manifest = generate_scenario(scenario, seed=SEED, firms_per_factory=DEMO_FIRMS_PER_FACTORY)
     rounds = QUICK_ROUNDS if quick else ROUNDS
     runs: list[FederationRun] = []
     spec = None
@@ -68,6 +70,8 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
             scenario / f"iot-federation-{privacy.replace('+', '')}.toml",
             privacy=privacy,
             rounds=rounds,
+            local_epochs=DEMO_LOCAL_EPOCHS,
+            learning_rate=DEMO_LEARNING_RATE,
         )
         spec = load_federation(path)
         runs.append(run_federation(path, label=f"utility_demo {privacy}"))
