@@ -4,11 +4,9 @@ Imports neither ``coordinator``, ``participants`` nor ``consent`` (DESIGN.md).""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._exports import lazy_exports
 
-# Public name -> submodule. Resolved on first use (PEP 562) so that importing one
-# light submodule (e.g. the message vocabulary) does not load torch or ONNX.
+# Public name -> submodule, imported on first use (PEP 562; see models/_exports.py).
 _EXPORTS = {
     "Architecture": "resolve",
     "BaselineResult": "baselines",
@@ -178,13 +176,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

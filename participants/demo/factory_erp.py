@@ -8,6 +8,8 @@ ERP history does, so that receivables and order trends are complete from the fir
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
@@ -61,39 +63,56 @@ def _firm_column(pop: FirmPopulation, firm: np.ndarray) -> pa.DictionaryArray:
     )
 
 
-def simulate_erp(
-    pop: FirmPopulation,
-    window: ObservationWindow,
-    true_good_units: np.ndarray,
-    rng: np.random.Generator,
-) -> dict[str, pa.Table]:
-    """Sales and purchase orders for every firm, as ``erp_orders`` and ``erp_purchases``."""
-    F = pop.n_firms
-    E = PRE_MONTHS + window.months + 1
-    output = extended_output(pop, true_good_units)
-    erp_qty = output * (1 + pop.erp_inflation) * rng.normal(1.0, 0.015, size=(F, E))
+@dataclass(frozen=True)
+class _Calendar:
+    """Extended-month starts (naive local epoch ns), their lengths, and the extract time."""
 
-    # Month starts as naive local epoch nanoseconds (dates only matter here).
-    month_ns = np.array(
-        [window.month_start(e - PRE_MONTHS).tz_localize(None).value for e in range(E + 1)],
-        dtype=np.int64,
-    )
-    month_days = np.diff(month_ns) // _DAY_NS
-    end_ns = int(window.end.tz_localize(None).value)
+    month_ns: np.ndarray
+    month_days: np.ndarray
+    end_ns: int
 
-    # Sales orders: split each firm-month's ERP output into orders.
-    n_orders = 1 + rng.poisson(pop.orders_per_month[:, None] * np.ones((1, E)))
-    firm = np.repeat(np.repeat(np.arange(F), E), n_orders.ravel())
-    month = np.repeat(np.tile(np.arange(E), F), n_orders.ravel())
-    N = len(firm)
-    weight = rng.gamma(2.0, size=N)
+    @classmethod
+    def of(cls, window: ObservationWindow) -> _Calendar:
+        months = PRE_MONTHS + window.months + 1
+        month_ns = np.array(
+            [window.month_start(e - PRE_MONTHS).tz_localize(None).value for e in range(months + 1)],
+            dtype=np.int64,
+        )
+        return cls(
+            month_ns=month_ns,
+            month_days=np.diff(month_ns) // _DAY_NS,
+            end_ns=int(window.end.tz_localize(None).value),
+        )
+
+    def random_day(self, month: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A random day (epoch ns) in each of the given extended months."""
+        return np.asarray(self.month_ns[month] + rng.integers(0, self.month_days[month]) * _DAY_NS)
+
+
+def _split(
+    totals: np.ndarray, counts: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split each firm-month total into ``counts`` documents: (firm, month, share) each."""
+    F, E = totals.shape
+    firm = np.repeat(np.repeat(np.arange(F), E), counts.ravel())
+    month = np.repeat(np.tile(np.arange(E), F), counts.ravel())
+    weight = rng.gamma(2.0, size=len(firm))
     group = firm * E + month
     share = weight / np.bincount(group, weights=weight, minlength=F * E)[group]
+    return firm, month, share
+
+
+def _sales_orders(
+    pop: FirmPopulation, cal: _Calendar, erp_qty: np.ndarray, rng: np.random.Generator
+) -> pa.Table:
+    """Orders placed, produced, shipped (unless fictitious or cancelled), due and paid."""
+    counts = 1 + rng.poisson(pop.orders_per_month[:, None] * np.ones((1, erp_qty.shape[1])))
+    firm, month, share = _split(erp_qty, counts, rng)
+    N = len(firm)
     quantity = np.maximum(np.rint(share * erp_qty[firm, month]), 1).astype(np.int64)
     infl = pop.erp_inflation[firm, month]
     fictitious = rng.random(N) < infl / (1 + infl)
-
-    produced = month_ns[month] + rng.integers(0, month_days[month]) * _DAY_NS
+    produced = cal.random_day(month, rng)
     lead_days = 1 + np.rint(rng.gamma(2.0, 6.0, size=N))
     placed = produced - lead_days.astype(np.int64) * _DAY_NS
     shipped = (produced + rng.integers(0, 5, size=N) * _DAY_NS).astype(np.float64)
@@ -101,59 +120,65 @@ def simulate_erp(
     shipped[fictitious | cancelled] = np.nan
     due = shipped + pop.terms_days[firm] * _DAY_NS
     late = rng.random(N) < pop.late_share[firm, month]
-    delay = np.where(
-        late,
-        1 + rng.exponential(pop.late_days[firm]),
-        -rng.integers(0, 6, size=N),
-    )
+    delay = np.where(late, 1 + rng.exponential(pop.late_days[firm]), -rng.integers(0, 6, size=N))
     paid = due + np.rint(delay) * _DAY_NS
     paid[late & (rng.random(N) < 0.08)] = np.nan  # bad debt, never collected
-    produced_f = produced.astype(np.float64)
-
     price = pop.unit_price[firm] * rng.normal(1.0, 0.03, size=N)
     customer = _pick(pop.customer_cum, firm, rng.random(N))
-    sel = np.flatnonzero(placed < end_ns)
-    sel = sel[np.lexsort((placed[sel], firm[sel]))]
-    order_no = _rank_within(firm[sel]) + 1
 
-    orders = pa.table(
+    sel = np.flatnonzero(placed < cal.end_ns)
+    sel = sel[np.lexsort((placed[sel], firm[sel]))]
+    end = cal.end_ns
+    return pa.table(
         {
             "firm_id": _firm_column(pop, firm[sel]),
-            "order_id": pa.array([f"SO{n:06d}" for n in order_no], pa.string()),
+            "order_id": pa.array([f"SO{n:06d}" for n in _rank_within(firm[sel]) + 1]),
             "customer_no": pa.array((customer[sel] + 1).astype(np.int32)),
-            "placed_on": _dates(placed[sel].astype(np.float64), end_ns),
+            "placed_on": _dates(placed[sel].astype(np.float64), end),
             "quantity": pa.array(quantity[sel]),
             "unit_price_cny": pa.array(np.round(price[sel], 2)),
             "amount_cny": pa.array(np.round(price[sel] * quantity[sel], 2)),
-            "produced_on": _dates(produced_f[sel], end_ns),
-            "shipped_on": _dates(shipped[sel], end_ns),
-            "due_on": _dates(np.where(shipped[sel] < end_ns, due[sel], np.nan), end_ns),
-            "paid_on": _dates(paid[sel], end_ns),
+            "produced_on": _dates(produced[sel].astype(np.float64), end),
+            "shipped_on": _dates(shipped[sel], end),
+            "due_on": _dates(np.where(shipped[sel] < end, due[sel], np.nan), end),
+            "paid_on": _dates(paid[sel], end),
         }
     )
 
-    # Purchases of materials, spread over suppliers.
-    n_po = 1 + rng.poisson(5.0, size=(F, E))
-    p_firm = np.repeat(np.repeat(np.arange(F), E), n_po.ravel())
-    p_month = np.repeat(np.tile(np.arange(E), F), n_po.ravel())
-    P = len(p_firm)
-    p_weight = rng.gamma(2.0, size=P)
-    p_group = p_firm * E + p_month
-    p_share = p_weight / np.bincount(p_group, weights=p_weight, minlength=F * E)[p_group]
+
+def _purchase_orders(
+    pop: FirmPopulation, cal: _Calendar, output: np.ndarray, rng: np.random.Generator
+) -> pa.Table:
+    """Material purchases (a fixed share of sales value), spread over suppliers."""
     budget = output * pop.unit_price[:, None] * _MATERIAL_SHARE
-    amount = np.round(p_share * budget[p_firm, p_month], 2)
-    ordered = month_ns[p_month] + rng.integers(0, month_days[p_month]) * _DAY_NS
-    supplier = _pick(pop.supplier_cum, p_firm, rng.random(P))
-    p_sel = np.flatnonzero(ordered < end_ns)
-    p_sel = p_sel[np.lexsort((ordered[p_sel], p_firm[p_sel]))]
-    po_no = _rank_within(p_firm[p_sel]) + 1
-    purchases = pa.table(
+    firm, month, share = _split(budget, 1 + rng.poisson(5.0, size=budget.shape), rng)
+    amount = np.round(share * budget[firm, month], 2)
+    ordered = cal.random_day(month, rng)
+    supplier = _pick(pop.supplier_cum, firm, rng.random(len(firm)))
+    sel = np.flatnonzero(ordered < cal.end_ns)
+    sel = sel[np.lexsort((ordered[sel], firm[sel]))]
+    return pa.table(
         {
-            "firm_id": _firm_column(pop, p_firm[p_sel]),
-            "po_id": pa.array([f"PO{n:06d}" for n in po_no], pa.string()),
-            "supplier_no": pa.array((supplier[p_sel] + 1).astype(np.int32)),
-            "ordered_on": _dates(ordered[p_sel].astype(np.float64), end_ns),
-            "amount_cny": pa.array(amount[p_sel]),
+            "firm_id": _firm_column(pop, firm[sel]),
+            "po_id": pa.array([f"PO{n:06d}" for n in _rank_within(firm[sel]) + 1]),
+            "supplier_no": pa.array((supplier[sel] + 1).astype(np.int32)),
+            "ordered_on": _dates(ordered[sel].astype(np.float64), cal.end_ns),
+            "amount_cny": pa.array(amount[sel]),
         }
     )
-    return {"erp_orders": orders, "erp_purchases": purchases}
+
+
+def simulate_erp(
+    pop: FirmPopulation,
+    window: ObservationWindow,
+    true_good_units: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, pa.Table]:
+    """Sales and purchase orders for every firm, as ``erp_orders`` and ``erp_purchases``."""
+    output = extended_output(pop, true_good_units)
+    erp_qty = output * (1 + pop.erp_inflation) * rng.normal(1.0, 0.015, size=output.shape)
+    cal = _Calendar.of(window)
+    return {
+        "erp_orders": _sales_orders(pop, cal, erp_qty, rng),
+        "erp_purchases": _purchase_orders(pop, cal, output, rng),
+    }

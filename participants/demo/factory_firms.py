@@ -84,6 +84,133 @@ def _seasonality(
     return 1.0 + profile.seasonal_amplitude * np.cos(angle)
 
 
+def _equipment(profile: FactoryProfile, rng: np.random.Generator, F: int) -> dict[str, np.ndarray]:
+    """Machines (grouped four to a line), their power, cycle rate and cavities; base load."""
+    per_firm = rng.integers(profile.machines[0], profile.machines[1] + 1, size=F)
+    machine_firm = np.repeat(np.arange(F), per_firm)
+    K = len(machine_firm)
+    first = np.concatenate([[0], np.cumsum(per_firm)[:-1]])
+    pos = np.arange(K) - first[machine_firm]
+    lines_per_firm = (per_firm + 3) // 4
+    line_first = np.concatenate([[0], np.cumsum(lines_per_firm)[:-1]])
+    lo, hi = np.log(profile.machine_kw)
+    machine_kw = np.exp(rng.uniform(lo, hi, size=K)) * rng.uniform(0.6, 0.85, size=K)
+    lo, hi = np.log(profile.cycles_per_hour)
+    machine_cph = np.exp(rng.uniform(lo, hi, size=K))
+    machine_upc = rng.integers(profile.units_per_cycle[0], profile.units_per_cycle[1] + 1, size=K)
+    firm_kw = np.bincount(machine_firm, weights=machine_kw, minlength=F)
+    return {
+        "machine_firm": machine_firm,
+        "machine_line": line_first[machine_firm] + pos % lines_per_firm[machine_firm],
+        "line_firm": np.repeat(np.arange(F), lines_per_firm),
+        "machine_kw": machine_kw,
+        "machine_cph": machine_cph,
+        "machine_upc": machine_upc,
+        "base_kw": firm_kw * rng.uniform(0.06, 0.18, size=F),
+    }
+
+
+def _shifts(profile: FactoryProfile, rng: np.random.Generator, F: int) -> dict[str, np.ndarray]:
+    """Shift pattern (1 = day, 2 = day + evening, 3 = round the clock) and Sunday work."""
+    n_shifts = rng.choice(3, size=F, p=profile.shift_probs) + 1
+    return {
+        "shifts_on": np.stack([n_shifts >= 3, np.ones(F, dtype=bool), n_shifts >= 2], axis=1),
+        "sunday_work": (rng.random(F) < profile.sunday_work_prob) | (n_shifts == 3),
+        "run_fraction": rng.uniform(0.72, 0.95, size=F),
+    }
+
+
+def _load(
+    profile: FactoryProfile,
+    rng: np.random.Generator,
+    declining: np.ndarray,
+    rel: np.ndarray,
+    moy: np.ndarray,
+) -> np.ndarray:
+    """Share of machine-shifts filled: firm level x AR(1) demand x trend x season."""
+    F, E = len(declining), len(rel)
+    slope = np.where(declining, -rng.uniform(0.02, 0.07, size=F), rng.normal(0.004, 0.008, size=F))
+    shocks = rng.normal(0.0, profile.demand_volatility, size=(F, E))
+    ar = np.zeros((F, E))
+    for e in range(E):
+        ar[:, e] = (0.6 * ar[:, e - 1] if e else 0.0) + shocks[:, e]
+    demand = np.exp(ar + slope[:, None] * rel[None, :]) * _seasonality(profile, rng, moy)
+    firm_load = np.clip(rng.normal(profile.load[0], profile.load[1], size=F), 0.12, 0.98)
+    return np.asarray(np.clip(firm_load[:, None] * demand, 0.03, 1.0))
+
+
+def _intensity(
+    profile: FactoryProfile, rng: np.random.Generator, F: int, rel: np.ndarray, months: int
+) -> np.ndarray:
+    """Energy per run hour relative to rated; some machines degrade (worn moulds, leaks)."""
+    degrading = rng.random(F) < profile.degradation_share
+    onset = rng.integers(-PRE_MONTHS, months, size=F)
+    growth = np.where(degrading, rng.uniform(0.03, 0.08, size=F), 0.0)
+    months_since = np.clip(rel[None, :] - onset[:, None], 0, None)
+    noise = rng.normal(1.0, 0.02, size=(F, len(rel)))
+    return np.asarray((1 + growth[:, None]) ** months_since * noise)
+
+
+def _defects(
+    profile: FactoryProfile, rng: np.random.Generator, distress: np.ndarray, E: int
+) -> np.ndarray:
+    base = profile.defect[0] * np.exp(rng.normal(0, profile.defect[1], size=len(distress)))
+    noise = np.exp(rng.normal(0, 0.15, size=(len(distress), E)) + 0.08 * distress[:, None])
+    return np.asarray(np.clip(base[:, None] * noise, 0.0005, 0.4))
+
+
+def _reporting(
+    profile: FactoryProfile,
+    rng: np.random.Generator,
+    distress: np.ndarray,
+    rel: np.ndarray,
+    months: int,
+) -> dict[str, np.ndarray]:
+    """Inflated MES output or fictitious ERP orders, from an onset month on."""
+    F = len(distress)
+    misreports = rng.random(F) < profile.misreport_share * (1 + 0.5 * np.tanh(distress))
+    kind_mes = rng.random(F) < 0.5
+    size = rng.uniform(0.08, 0.4, size=F)
+    start = rng.integers(-PRE_MONTHS, months - 2, size=F)
+    active = misreports[:, None] & (rel[None, :] >= start[:, None])
+    return {
+        "mes_inflation": np.where(active & kind_mes[:, None], size[:, None], 0.0),
+        "erp_inflation": np.where(active & ~kind_mes[:, None], size[:, None], 0.0),
+    }
+
+
+def _commercial(
+    profile: FactoryProfile, rng: np.random.Generator, declining: np.ndarray, rel: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Late payment by customers (rising for declining firms), terms, prices, order counts."""
+    F, E = len(declining), len(rel)
+    late = rng.beta(*profile.late_share, size=F)
+    late_trend = np.where(declining, rng.uniform(0.0, 0.03, size=F), 0.0)
+    late_share = late[:, None] * np.exp(rng.normal(0, 0.25, size=(F, E)))
+    late_share += late_trend[:, None] * np.clip(rel, 0, None)[None, :]
+    return {
+        "late_share": np.clip(late_share, 0.0, 0.95),
+        "late_days": profile.late_days_mean * np.exp(rng.normal(0, 0.4, size=F)),
+        "terms_days": rng.choice(np.asarray(profile.payment_terms_days), size=F),
+        "unit_price": profile.unit_price_cny * np.exp(rng.normal(0, 0.3, size=F)),
+        "orders_per_month": profile.orders_per_month * np.exp(rng.normal(0, 0.3, size=F)),
+    }
+
+
+def _partners(profile: FactoryProfile, rng: np.random.Generator, F: int) -> dict[str, np.ndarray]:
+    """Customer and supplier concentration, and how often orders are cancelled."""
+    n_customers = rng.integers(profile.customers[0], profile.customers[1] + 1, size=F)
+    top_customer = rng.beta(*profile.top_customer, size=F)
+    n_suppliers = rng.integers(3, 16, size=F)
+    top_supplier = rng.beta(*profile.top_supplier, size=F)
+    cancel_share = rng.beta(*profile.cancel_share, size=F)
+    return {
+        "cancel_share": cancel_share,
+        "customer_cum": _cumulative_weights(rng, top_customer, n_customers),
+        "supplier_cum": _cumulative_weights(rng, top_supplier, n_suppliers),
+    }
+
+
 def sample_firms(
     profile: FactoryProfile,
     window: ObservationWindow,
@@ -98,110 +225,25 @@ def sample_firms(
     rel = np.arange(E) - PRE_MONTHS  # month index relative to the window start
     moy = (window.start.month - 1 + rel) % 12 + 1
     firm_ids = random_usccs(rng, F, division_codes=profile.division_codes, exclude=exclude_ids)
-
-    # Equipment.
-    per_firm = rng.integers(profile.machines[0], profile.machines[1] + 1, size=F)
-    machine_firm = np.repeat(np.arange(F), per_firm)
-    K = len(machine_firm)
-    first = np.concatenate([[0], np.cumsum(per_firm)[:-1]])
-    pos = np.arange(K) - first[machine_firm]
-    lines_per_firm = (per_firm + 3) // 4
-    line_first = np.concatenate([[0], np.cumsum(lines_per_firm)[:-1]])
-    machine_line = line_first[machine_firm] + pos % lines_per_firm[machine_firm]
-    line_firm = np.repeat(np.arange(F), lines_per_firm)
-    lo, hi = np.log(profile.machine_kw)
-    machine_kw = np.exp(rng.uniform(lo, hi, size=K)) * rng.uniform(0.6, 0.85, size=K)
-    lo, hi = np.log(profile.cycles_per_hour)
-    machine_cph = np.exp(rng.uniform(lo, hi, size=K))
-    machine_upc = rng.integers(profile.units_per_cycle[0], profile.units_per_cycle[1] + 1, size=K)
-    firm_kw = np.bincount(machine_firm, weights=machine_kw, minlength=F)
-    base_kw = firm_kw * rng.uniform(0.06, 0.18, size=F)
-
-    # Shifts: 1 = day, 2 = day + evening, 3 = round the clock.
-    n_shifts = rng.choice(3, size=F, p=profile.shift_probs) + 1
-    shifts_on = np.stack([n_shifts >= 3, np.ones(F, dtype=bool), n_shifts >= 2], axis=1)
-    sunday_work = (rng.random(F) < profile.sunday_work_prob) | (n_shifts == 3)
-    run_fraction = rng.uniform(0.72, 0.95, size=F)
-
+    equipment = _equipment(profile, rng, F)
+    shifts = _shifts(profile, rng, F)
     # A shared distress factor nudges several drivers of the same firm.
     distress = rng.normal(size=F)
     declining = rng.random(F) < profile.decline_share * (1 + 0.5 * np.tanh(distress))
-    slope = np.where(declining, -rng.uniform(0.02, 0.07, size=F), rng.normal(0.004, 0.008, size=F))
-    shocks = rng.normal(0.0, profile.demand_volatility, size=(F, E))
-    ar = np.zeros((F, E))
-    for e in range(E):
-        ar[:, e] = (0.6 * ar[:, e - 1] if e else 0.0) + shocks[:, e]
-    demand = np.exp(ar + slope[:, None] * rel[None, :]) * _seasonality(profile, rng, moy)
-    firm_load = np.clip(rng.normal(profile.load[0], profile.load[1], size=F), 0.12, 0.98)
-    load = np.clip(firm_load[:, None] * demand, 0.03, 1.0)
-
-    # Energy intensity: some machines degrade (worn moulds, leaking compressed air).
-    degrading = rng.random(F) < profile.degradation_share
-    onset = rng.integers(-PRE_MONTHS, window.months, size=F)
-    growth = np.where(degrading, rng.uniform(0.03, 0.08, size=F), 0.0)
-    months_since = np.clip(rel[None, :] - onset[:, None], 0, None)
-    intensity = (1 + growth[:, None]) ** months_since * rng.normal(1.0, 0.02, size=(F, E))
-
-    # Quality.
-    base_defect = profile.defect[0] * np.exp(rng.normal(0, profile.defect[1], size=F))
-    defect_rate = np.clip(
-        base_defect[:, None] * np.exp(rng.normal(0, 0.15, size=(F, E)) + 0.08 * distress[:, None]),
-        0.0005,
-        0.4,
-    )
-
-    # Reporting: inflated MES output or fictitious ERP orders, from an onset month on.
-    misreports = rng.random(F) < profile.misreport_share * (1 + 0.5 * np.tanh(distress))
-    kind_mes = rng.random(F) < 0.5
-    size = rng.uniform(0.08, 0.4, size=F)
-    start = rng.integers(-PRE_MONTHS, window.months - 2, size=F)
-    active = misreports[:, None] & (rel[None, :] >= start[:, None])
-    mes_inflation = np.where(active & kind_mes[:, None], size[:, None], 0.0)
-    erp_inflation = np.where(active & ~kind_mes[:, None], size[:, None], 0.0)
-
-    # Receivables: share of invoices customers pay late; rises for declining firms.
-    late = rng.beta(*profile.late_share, size=F)
-    late_trend = np.where(declining, rng.uniform(0.0, 0.03, size=F), 0.0)
-    late_share = np.clip(
-        late[:, None] * np.exp(rng.normal(0, 0.25, size=(F, E)))
-        + late_trend[:, None] * np.clip(rel, 0, None)[None, :],
-        0.0,
-        0.95,
-    )
-    late_days = profile.late_days_mean * np.exp(rng.normal(0, 0.4, size=F))
-    terms_days = rng.choice(np.asarray(profile.payment_terms_days), size=F)
-    unit_price = profile.unit_price_cny * np.exp(rng.normal(0, 0.3, size=F))
-    orders_per_month = profile.orders_per_month * np.exp(rng.normal(0, 0.3, size=F))
-
-    n_customers = rng.integers(profile.customers[0], profile.customers[1] + 1, size=F)
-    top_customer = rng.beta(*profile.top_customer, size=F)
-    n_suppliers = rng.integers(3, 16, size=F)
-    top_supplier = rng.beta(*profile.top_supplier, size=F)
-
+    load = _load(profile, rng, declining, rel, moy)
+    intensity = _intensity(profile, rng, F, rel, window.months)
+    defect_rate = _defects(profile, rng, distress, E)
+    reporting = _reporting(profile, rng, distress, rel, window.months)
+    commercial = _commercial(profile, rng, declining, rel)
     return FirmPopulation(
         profile=profile,
         firm_ids=firm_ids,
-        machine_firm=machine_firm,
-        machine_line=machine_line,
-        line_firm=line_firm,
-        machine_kw=machine_kw,
-        machine_cph=machine_cph,
-        machine_upc=machine_upc,
-        base_kw=base_kw,
-        shifts_on=shifts_on,
-        sunday_work=sunday_work,
-        run_fraction=run_fraction,
         load=load,
         intensity=intensity,
         defect_rate=defect_rate,
-        mes_inflation=mes_inflation,
-        erp_inflation=erp_inflation,
-        late_share=late_share,
-        late_days=late_days,
-        terms_days=terms_days,
-        unit_price=unit_price,
-        orders_per_month=orders_per_month,
-        cancel_share=rng.beta(*profile.cancel_share, size=F),
-        customer_cum=_cumulative_weights(rng, top_customer, n_customers),
-        supplier_cum=_cumulative_weights(rng, top_supplier, n_suppliers),
+        **equipment,
+        **shifts,
+        **reporting,
+        **commercial,
+        **_partners(profile, rng, F),
     )

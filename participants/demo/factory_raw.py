@@ -31,7 +31,28 @@ class Operations:
 
     tables: dict[str, pa.Table]
     true_good_units: np.ndarray  # (F, months)
-    kwh_month: np.ndarray  # (F, months) metered electricity
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """Every machine run: machine, day, shift, first slot of the year and length in slots."""
+
+    machine: np.ndarray
+    day: np.ndarray
+    start: np.ndarray
+    slots: np.ndarray
+    slots_per_shift: np.ndarray  # (K, D, 3), 0 where the machine stayed idle
+
+
+@dataclass(frozen=True)
+class _Production:
+    """Machine-day run hours and cycles, line-day output as made and as the MES reports it."""
+
+    run_hours: np.ndarray  # (K, D)
+    cycles: np.ndarray  # (K, D)
+    reported: np.ndarray  # (L, D)
+    defective: np.ndarray  # (L, D)
+    true_good: np.ndarray  # (F, months)
 
 
 def _firm_column(pop: FirmPopulation, firm_index: np.ndarray) -> pa.DictionaryArray:
@@ -62,17 +83,15 @@ def _machine_ids(pop: FirmPopulation) -> tuple[list[str], list[str]]:
     return machine_ids, line_ids
 
 
-def simulate_operations(
-    pop: FirmPopulation, window: ObservationWindow, rng: np.random.Generator
-) -> Operations:
-    """Simulate one year (the window) of machine runs, meters, climate, counters and MES."""
-    F, K, D, M = pop.n_firms, len(pop.machine_firm), window.n_days, window.months
-    T = D * _SLOTS_PER_DAY
-    month_of_day = window.month_of_day
-    ext = month_of_day + PRE_MONTHS  # extended-month index of each day
-    mf = pop.machine_firm
+def _extended_month_of_day(window: ObservationWindow) -> np.ndarray:
+    return np.asarray(window.month_of_day + PRE_MONTHS)
 
-    # Which machine runs in which shift, when it starts and for how long.
+
+def _plan_runs(pop: FirmPopulation, window: ObservationWindow, rng: np.random.Generator) -> _Runs:
+    """Which machine runs in which shift, from which slot and for how long."""
+    K, D = len(pop.machine_firm), window.n_days
+    mf = pop.machine_firm
+    ext = _extended_month_of_day(window)
     workday = ~window.closed_day[None, :] & (
         (window.weekday[None, :] != 6) | pop.sunday_work[:, None]
     )
@@ -83,27 +102,43 @@ def simulate_operations(
     frac = pop.run_fraction[mf][:, None, None] * rng.uniform(0.85, 1.1, size=(K, D, 3))
     duration = np.clip(np.rint(frac * _SLOTS_PER_SHIFT), 4, _SLOTS_PER_SHIFT - offset)
     duration = np.where(active, duration, 0).astype(np.int64)
-
     k_idx, d_idx, s_idx = np.nonzero(active)
     start = d_idx * _SLOTS_PER_DAY + s_idx * _SLOTS_PER_SHIFT + offset[k_idx, d_idx, s_idx]
-    dur = duration[k_idx, d_idx, s_idx]
-    firm_of_run = mf[k_idx]
-    power = pop.machine_kw[k_idx] * pop.intensity[firm_of_run, ext[d_idx]]
-    flat = firm_of_run * (T + 1)
-    delta = np.bincount(flat + start, weights=power, minlength=F * (T + 1)) - np.bincount(
-        flat + start + dur, weights=power, minlength=F * (T + 1)
+    return _Runs(
+        machine=k_idx,
+        day=d_idx,
+        start=start,
+        slots=duration[k_idx, d_idx, s_idx],
+        slots_per_shift=duration,
     )
-    run_kw = np.cumsum(delta.reshape(F, T + 1)[:, :T], axis=1)
 
-    # Main meter, 15-minute kWh (meter resolution 0.01 kWh).
-    noise = rng.normal(1.0, 0.03, size=(F, T))
-    kwh = np.round((run_kw + pop.base_kw[:, None]) * 0.25 * noise, 2).astype(np.float32)
 
-    # Hourly water, gas and workshop climate.
-    hourly_kwh = kwh.reshape(F, D * 24, 4).sum(axis=2, dtype=np.float64)
-    hourly_run = run_kw.reshape(F, D * 24, 4).mean(axis=2)
+def _running_kw(pop: FirmPopulation, window: ObservationWindow, runs: _Runs) -> np.ndarray:
+    """(F, T) power drawn by running machines in each 15-minute slot."""
+    F, T = pop.n_firms, window.n_days * _SLOTS_PER_DAY
+    firm = pop.machine_firm[runs.machine]
+    power = (
+        pop.machine_kw[runs.machine] * pop.intensity[firm, _extended_month_of_day(window)[runs.day]]
+    )
+    flat = firm * (T + 1) + runs.start
+    delta = np.bincount(flat, weights=power, minlength=F * (T + 1)) - np.bincount(
+        flat + runs.slots, weights=power, minlength=F * (T + 1)
+    )
+    return np.asarray(np.cumsum(delta.reshape(F, T + 1)[:, :T], axis=1))
+
+
+def _utilities_and_climate(
+    pop: FirmPopulation,
+    window: ObservationWindow,
+    kwh: np.ndarray,
+    run_kw: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Hourly water and gas (following the load) and workshop temperature and humidity."""
+    F, H = pop.n_firms, window.n_days * 24
     prof = pop.profile
-    H = D * 24
+    hourly_kwh = kwh.reshape(F, H, 4).sum(axis=2, dtype=np.float64)
+    hourly_run = run_kw.reshape(F, H, 4).mean(axis=2)
     water = hourly_kwh * prof.water_m3_per_kwh * rng.lognormal(0, 0.15, size=(F, H))
     gas = hourly_run * prof.gas_m3_per_kwh * rng.lognormal(0, 0.1, size=(F, H))
     hours = np.arange(H)
@@ -111,110 +146,155 @@ def simulate_operations(
     season = -np.cos(2 * np.pi * (doy - 20) / 365.25)  # coldest around 20 January
     daily = np.sin(2 * np.pi * ((hours % 24) - 9) / 24)
     t_mean, t_amp = prof.temperature_c
-    firm_kw = np.maximum(np.bincount(mf, weights=pop.machine_kw, minlength=F), 1.0)
+    firm_kw = np.maximum(np.bincount(pop.machine_firm, weights=pop.machine_kw, minlength=F), 1.0)
     heat = 4.0 * hourly_run / firm_kw[:, None]
     temperature = t_mean + t_amp * season + 3.5 * daily + heat + rng.normal(0, 0.8, size=(F, H))
-    humidity = np.clip(
-        prof.humidity_pct + 9 * season - 4 * daily - 0.6 * heat + rng.normal(0, 6, size=(F, H)),
-        15,
-        99,
-    )
+    humidity = prof.humidity_pct + 9 * season - 4 * daily - 0.6 * heat
+    humidity = np.clip(humidity + rng.normal(0, 6, size=(F, H)), 15, 99)
+    return {
+        "water_m3": np.round(water, 3),
+        "gas_m3": np.round(gas, 2),
+        "temperature_c": np.round(temperature, 1),
+        "humidity_pct": np.round(humidity, 1),
+    }
 
-    # Counters and MES.
-    run_hours = duration.sum(axis=2) * 0.25  # (K, D)
+
+def _produce(
+    pop: FirmPopulation, window: ObservationWindow, runs: _Runs, rng: np.random.Generator
+) -> _Production:
+    """Cycles from run hours, line output from cycles and cavities, defects, MES reports."""
+    K, D, M = len(pop.machine_firm), window.n_days, window.months
+    ext = _extended_month_of_day(window)
+    run_hours = runs.slots_per_shift.sum(axis=2) * 0.25  # (K, D)
     cycles = np.rint(run_hours * pop.machine_cph[:, None] * rng.normal(1, 0.03, size=(K, D)))
     cycles = np.clip(cycles, 0, None).astype(np.int64)
-    units = cycles * pop.machine_upc[:, None]
-    L = len(pop.line_firm)
-    line_units = np.zeros((L, D), dtype=np.int64)
-    np.add.at(line_units, pop.machine_line, units)
     lf = pop.line_firm
+    line_units = np.zeros((len(lf), D), dtype=np.int64)
+    np.add.at(line_units, pop.machine_line, cycles * pop.machine_upc[:, None])
     defective = rng.binomial(line_units, pop.defect_rate[lf][:, ext])
     reported = np.rint(line_units * (1 + pop.mes_inflation[lf][:, ext])).astype(np.int64)
-
-    good_line_month = np.zeros((L, M))
-    np.add.at(good_line_month.T, month_of_day, (line_units - defective).T)
-    true_good = np.zeros((F, M))
+    good_line_month = np.zeros((len(lf), M))
+    np.add.at(good_line_month.T, window.month_of_day, (line_units - defective).T)
+    true_good = np.zeros((pop.n_firms, M))
     np.add.at(true_good, lf, good_line_month)
-    kwh_month = np.zeros((F, M))
-    np.add.at(kwh_month.T, month_of_day, kwh.reshape(F, D, 96).sum(axis=2, dtype=np.float64).T)
+    return _Production(
+        run_hours=run_hours,
+        cycles=cycles,
+        reported=reported,
+        defective=defective.astype(np.int64),
+        true_good=true_good,
+    )
 
+
+def _series_tables(
+    pop: FirmPopulation, window: ObservationWindow, kwh: np.ndarray, hourly: dict[str, np.ndarray]
+) -> dict[str, pa.Table]:
+    """Long tables of the 15-minute meter and the hourly utilities and climate."""
+    F, T, H = pop.n_firms, kwh.shape[1], window.n_days * 24
     t0 = int(window.start.value // 10**9)
-    machine_ids, line_ids = _machine_ids(pop)
-    machine_dict = pa.array(machine_ids, pa.string())
-    line_dict = pa.array(line_ids, pa.string())
-    slot_s = t0 + np.arange(T, dtype=np.int64) * _SLOT_S
-    hour_s = t0 + np.arange(H, dtype=np.int64) * 3600
-    run_order = np.lexsort((start, k_idx))
-    kd = np.arange(K * D)
-    ld = np.arange(L * D)
+    slot_ts = _timestamps(np.tile(t0 + np.arange(T, dtype=np.int64) * _SLOT_S, F))
+    hour_ts = _timestamps(np.tile(t0 + np.arange(H, dtype=np.int64) * 3600, F))
+    hourly_firm = _firm_column(pop, np.repeat(np.arange(F), H))
 
-    tables = {
-        "machines": pa.table(
-            {
-                "firm_id": _firm_column(pop, mf),
-                "machine_id": machine_dict,
-                "line_id": pa.array([line_ids[x] for x in pop.machine_line], pa.string()),
-                "rated_kw": pa.array(np.round(pop.machine_kw / 0.75, 1), pa.float32()),
-            }
-        ),
+    def float32(name: str) -> pa.Array:
+        return pa.array(hourly[name].ravel().astype(np.float32))
+
+    return {
         "electricity_15min": pa.table(
             {
                 "firm_id": _firm_column(pop, np.repeat(np.arange(F), T)),
                 "meter_id": pa.DictionaryArray.from_arrays(
                     pa.array(np.zeros(F * T, dtype=np.int32)), pa.array(["main"])
                 ),
-                "ts": _timestamps(np.tile(slot_s, F)),
+                "ts": slot_ts,
                 "kwh": pa.array(kwh.ravel(), pa.float32()),
             }
         ),
         "utilities_hourly": pa.table(
             {
-                "firm_id": _firm_column(pop, np.repeat(np.arange(F), H)),
-                "ts": _timestamps(np.tile(hour_s, F)),
-                "water_m3": pa.array(np.round(water, 3).ravel().astype(np.float32)),
-                "gas_m3": pa.array(np.round(gas, 2).ravel().astype(np.float32)),
+                "firm_id": hourly_firm,
+                "ts": hour_ts,
+                "water_m3": float32("water_m3"),
+                "gas_m3": float32("gas_m3"),
             }
         ),
         "climate_hourly": pa.table(
             {
-                "firm_id": _firm_column(pop, np.repeat(np.arange(F), H)),
-                "ts": _timestamps(np.tile(hour_s, F)),
-                "temperature_c": pa.array(np.round(temperature, 1).ravel().astype(np.float32)),
-                "humidity_pct": pa.array(np.round(humidity, 1).ravel().astype(np.float32)),
+                "firm_id": hourly_firm,
+                "ts": hour_ts,
+                "temperature_c": float32("temperature_c"),
+                "humidity_pct": float32("humidity_pct"),
+            }
+        ),
+    }
+
+
+def _machine_tables(
+    pop: FirmPopulation, window: ObservationWindow, runs: _Runs, made: _Production
+) -> dict[str, pa.Table]:
+    """The machine register, the run log, daily counters and the MES line-day reports."""
+    K, D, L = len(pop.machine_firm), window.n_days, len(pop.line_firm)
+    t0 = int(window.start.value // 10**9)
+    machine_ids, line_ids = _machine_ids(pop)
+    machine_dict = pa.array(machine_ids, pa.string())
+    order = np.lexsort((runs.start, runs.machine))
+    kd = np.arange(K * D)
+    ld = np.arange(L * D)
+
+    def machines(index: np.ndarray) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32)), machine_dict)
+
+    return {
+        "machines": pa.table(
+            {
+                "firm_id": _firm_column(pop, pop.machine_firm),
+                "machine_id": machine_dict,
+                "line_id": pa.array([line_ids[x] for x in pop.machine_line], pa.string()),
+                "rated_kw": pa.array(np.round(pop.machine_kw / 0.75, 1), pa.float32()),
             }
         ),
         "machine_runs": pa.table(
             {
-                "firm_id": _firm_column(pop, firm_of_run[run_order]),
-                "machine_id": pa.DictionaryArray.from_arrays(
-                    pa.array(k_idx[run_order].astype(np.int32)), machine_dict
-                ),
-                "run_start": _timestamps(t0 + start[run_order] * _SLOT_S),
-                "run_end": _timestamps(t0 + (start + dur)[run_order] * _SLOT_S),
+                "firm_id": _firm_column(pop, pop.machine_firm[runs.machine[order]]),
+                "machine_id": machines(runs.machine[order]),
+                "run_start": _timestamps(t0 + runs.start[order] * _SLOT_S),
+                "run_end": _timestamps(t0 + (runs.start + runs.slots)[order] * _SLOT_S),
             }
         ),
         "machine_counters_daily": pa.table(
             {
-                "firm_id": _firm_column(pop, mf[kd // D]),
-                "machine_id": pa.DictionaryArray.from_arrays(
-                    pa.array((kd // D).astype(np.int32)), machine_dict
-                ),
+                "firm_id": _firm_column(pop, pop.machine_firm[kd // D]),
+                "machine_id": machines(kd // D),
                 "day": _days(window, kd % D),
-                "run_hours": pa.array(run_hours.ravel().astype(np.float32)),
-                "mould_opens": pa.array(cycles.ravel().astype(np.int32)),
+                "run_hours": pa.array(made.run_hours.ravel().astype(np.float32)),
+                "mould_opens": pa.array(made.cycles.ravel().astype(np.int32)),
             }
         ),
         "mes_daily": pa.table(
             {
-                "firm_id": _firm_column(pop, lf[ld // D]),
+                "firm_id": _firm_column(pop, pop.line_firm[ld // D]),
                 "line_id": pa.DictionaryArray.from_arrays(
-                    pa.array((ld // D).astype(np.int32)), line_dict
+                    pa.array((ld // D).astype(np.int32)), pa.array(line_ids, pa.string())
                 ),
                 "day": _days(window, ld % D),
-                "units_produced": pa.array(reported.ravel()),
-                "units_defective": pa.array(defective.ravel().astype(np.int64)),
+                "units_produced": pa.array(made.reported.ravel()),
+                "units_defective": pa.array(made.defective.ravel()),
             }
         ),
     }
-    return Operations(tables=tables, true_good_units=true_good, kwh_month=kwh_month)
+
+
+def simulate_operations(
+    pop: FirmPopulation, window: ObservationWindow, rng: np.random.Generator
+) -> Operations:
+    """Simulate the window's machine runs, meters, climate, counters and MES reports."""
+    runs = _plan_runs(pop, window, rng)
+    run_kw = _running_kw(pop, window, runs)
+    # Main meter: 15-minute kWh at the meter's 0.01 kWh resolution.
+    noise = rng.normal(1.0, 0.03, size=run_kw.shape)
+    kwh = np.round((run_kw + pop.base_kw[:, None]) * 0.25 * noise, 2).astype(np.float32)
+    hourly = _utilities_and_climate(pop, window, kwh, run_kw, rng)
+    made = _produce(pop, window, runs, rng)
+    tables = _series_tables(pop, window, kwh, hourly)
+    tables.update(_machine_tables(pop, window, runs, made))
+    return Operations(tables=tables, true_good_units=made.true_good)

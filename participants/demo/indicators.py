@@ -43,6 +43,8 @@ _DRIFT_BASELINE_MONTHS: Final = 6
 _HUMID_PCT: Final = 85.0
 _NIGHT_STARTS_H: Final = 22
 _NIGHT_ENDS_H: Final = 6
+_NULL: Final = -(10**9)
+"""Stands for a missing date (epoch day) and its month."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,10 @@ class _Calendar:
         return months, (local // 3600) % 24
 
     def of_dates(self, column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-        """(relative month, epoch day) of each date; nulls get month and day -10**9."""
-        days = column.cast(pa.int32()).fill_null(-(10**9)).to_numpy().astype(np.int64)
+        """(relative month, epoch day) of each date; nulls get ``_NULL`` for both."""
+        days = column.cast(pa.int32()).fill_null(_NULL).to_numpy().astype(np.int64)
         months = np.searchsorted(self.edge_days, days, side="right") - 1 + self.first
-        return np.where(days == -(10**9), -(10**9), months), days
+        return np.where(days == _NULL, _NULL, months), days
 
 
 def _epoch_seconds(column: pa.ChunkedArray) -> np.ndarray:
@@ -192,72 +194,91 @@ def _top_share(
     return out
 
 
-def feature_frame(raw: RawTables) -> IndicatorFrame:
-    """The indicators of every firm and month of the node's observation window."""
-    cal = _Calendar(raw.metadata)
-    M = cal.months
-    t = raw.tables
-    firms = pd.Index(sorted(set(t["machines"].column("firm_id").to_pylist())))
-    F = len(firms)
+def _columns_f64(table: pa.Table, *names: str) -> list[np.ndarray]:
+    return [table.column(n).to_numpy().astype(np.float64) for n in names]
 
+
+def _energy_and_climate(
+    t: Mapping[str, pa.Table], cal: _Calendar, firms: pd.Index
+) -> dict[str, np.ndarray]:
+    """Monthly energy (electricity plus gas), its night share, and humid workshop hours."""
+    F, M = len(firms), cal.months
     elec = t["electricity_15min"]
-    e_firm = _firm_index(elec.column("firm_id"), firms)
-    e_month, e_hour = cal.of_timestamps(elec.column("ts"))
-    kwh = elec.column("kwh").to_numpy().astype(np.float64)
-    by_month = _Grouper(e_firm, e_month, F, 0, M)
+    month, hour = cal.of_timestamps(elec.column("ts"))
+    by_month = _Grouper(_firm_index(elec.column("firm_id"), firms), month, F, 0, M)
+    (kwh,) = _columns_f64(elec, "kwh")
+    night = (hour >= _NIGHT_STARTS_H) | (hour < _NIGHT_ENDS_H)
     kwh_m = by_month.sum(kwh)
-    night = (e_hour >= _NIGHT_STARTS_H) | (e_hour < _NIGHT_ENDS_H)
-    night_m = by_month.sum(np.where(night, kwh, 0.0))
 
     util = t["utilities_hourly"]
     u_month, _ = cal.of_timestamps(util.column("ts"))
-    gas = util.column("gas_m3").to_numpy().astype(np.float64)
+    (gas,) = _columns_f64(util, "gas_m3")
     gas_m = _monthly_sum(_firm_index(util.column("firm_id"), firms), u_month, gas, F, 0, M)
-    energy = kwh_m + GAS_KWH_PER_M3 * gas_m
 
     clim = t["climate_hourly"]
-    c_firm = _firm_index(clim.column("firm_id"), firms)
     c_month, _ = cal.of_timestamps(clim.column("ts"))
+    c_by_month = _Grouper(_firm_index(clim.column("firm_id"), firms), c_month, F, 0, M)
     humid = (clim.column("humidity_pct").to_numpy() >= _HUMID_PCT).astype(np.float64)
-    c_by_month = _Grouper(c_firm, c_month, F, 0, M)
-    humid_share = _ratio(c_by_month.sum(humid), c_by_month.sum(np.ones_like(humid)))
+    return {
+        "energy": kwh_m + GAS_KWH_PER_M3 * gas_m,
+        "night_shift_share": _ratio(by_month.sum(np.where(night, kwh, 0.0)), kwh_m),
+        "humid_hours_share": _ratio(c_by_month.sum(humid), c_by_month.sum(np.ones_like(humid))),
+    }
 
-    machines = t["machines"]
-    n_machines = np.bincount(_firm_index(machines.column("firm_id"), firms), minlength=F)
-    days_in_month = np.array(
-        [cal.month_start_day(m + 1) - cal.month_start_day(m) for m in range(M)]
-    )
+
+def _machine_activity(
+    t: Mapping[str, pa.Table], cal: _Calendar, firms: pd.Index
+) -> dict[str, np.ndarray]:
+    """Monthly run hours, utilisation of the installed machines and machine cycles."""
+    F, M = len(firms), cal.months
+    n_machines = np.bincount(_firm_index(t["machines"].column("firm_id"), firms), minlength=F)
+    days = np.array([cal.month_start_day(m + 1) - cal.month_start_day(m) for m in range(M)])
     runs = t["machine_runs"]
-    r_month, _ = cal.of_timestamps(runs.column("run_start"))
+    month, _ = cal.of_timestamps(runs.column("run_start"))
     run_s = _epoch_seconds(runs.column("run_end")) - _epoch_seconds(runs.column("run_start"))
-    run_h = _monthly_sum(
-        _firm_index(runs.column("firm_id"), firms), r_month, run_s / 3600.0, F, 0, M
-    )
-    utilisation = _ratio(run_h, n_machines[:, None] * 24.0 * days_in_month[None, :])
-
+    firm = _firm_index(runs.column("firm_id"), firms)
+    run_h = _monthly_sum(firm, month, run_s / 3600.0, F, 0, M)
     counters = t["machine_counters_daily"]
     k_month, _ = cal.of_dates(counters.column("day"))
-    opens = counters.column("mould_opens").to_numpy().astype(np.float64)
-    opens_m = _monthly_sum(_firm_index(counters.column("firm_id"), firms), k_month, opens, F, 0, M)
+    (opens,) = _columns_f64(counters, "mould_opens")
+    firm = _firm_index(counters.column("firm_id"), firms)
+    return {
+        "run_hours": run_h,
+        "utilisation": _ratio(run_h, n_machines[:, None] * 24.0 * days[None, :]),
+        "cycles": _monthly_sum(firm, k_month, opens, F, 0, M),
+    }
 
+
+def _mes_output(
+    t: Mapping[str, pa.Table], cal: _Calendar, firms: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly units produced and units defective, as the MES reports them."""
     mes = t["mes_daily"]
-    s_firm = _firm_index(mes.column("firm_id"), firms)
-    s_month, _ = cal.of_dates(mes.column("day"))
-    s_by_month = _Grouper(s_firm, s_month, F, 0, M)
-    produced = s_by_month.sum(mes.column("units_produced").to_numpy().astype(np.float64))
-    defective = s_by_month.sum(mes.column("units_defective").to_numpy().astype(np.float64))
-    good = produced - defective
-    epu = _ratio(energy, good, default=0.0)
+    month, _ = cal.of_dates(mes.column("day"))
+    by_month = _Grouper(_firm_index(mes.column("firm_id"), firms), month, len(firms), 0, cal.months)
+    produced, defective = _columns_f64(mes, "units_produced", "units_defective")
+    return by_month.sum(produced), by_month.sum(defective)
 
+
+def feature_frame(raw: RawTables) -> IndicatorFrame:
+    """The indicators of every firm and month of the node's observation window."""
+    cal = _Calendar(raw.metadata)
+    t = raw.tables
+    firms = pd.Index(sorted(set(t["machines"].column("firm_id").to_pylist())))
+    energy = _energy_and_climate(t, cal, firms)
+    machines = _machine_activity(t, cal, firms)
+    produced, defective = _mes_output(t, cal, firms)
+    good = produced - defective
+    epu = _ratio(energy["energy"], good, default=0.0)
     values: dict[str, np.ndarray] = {
         "energy_per_unit": epu,
         "energy_per_unit_drift": _drift(epu, lookback=_DRIFT_BASELINE_MONTHS),
-        "energy_trend": _trend(energy, lookback=_TRAILING_MONTHS),
-        "utilisation": utilisation,
-        "run_hours_trend": _trend(run_h, lookback=_TRAILING_MONTHS),
-        "night_shift_share": _ratio(night_m, kwh_m),
-        "humid_hours_share": humid_share,
-        "mould_opens_per_unit": _ratio(opens_m, produced),
+        "energy_trend": _trend(energy["energy"], lookback=_TRAILING_MONTHS),
+        "utilisation": machines["utilisation"],
+        "run_hours_trend": _trend(machines["run_hours"], lookback=_TRAILING_MONTHS),
+        "night_shift_share": energy["night_shift_share"],
+        "humid_hours_share": energy["humid_hours_share"],
+        "mould_opens_per_unit": _ratio(machines["cycles"], produced),
         "defect_rate": _ratio(defective, produced),
     }
     values.update(_erp_indicators(raw, cal, firms, good))
@@ -268,6 +289,55 @@ def feature_frame(raw: RawTables) -> IndicatorFrame:
     )
 
 
+def _trailing_sum(series: np.ndarray, end: int, months: int) -> np.ndarray:
+    """Sum of the ``months`` columns ending at column ``end`` (inclusive)."""
+    return np.asarray(series[:, end - months + 1 : end + 1].sum(axis=1))
+
+
+def _order_flow(
+    placed_q: np.ndarray, placed_v: np.ndarray, shipped_q: np.ndarray, lo: int, M: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shipped over ordered quantity (trailing quarter) and order growth (quarter on quarter).
+
+    The inputs are monthly arrays whose first column is relative month ``lo``.
+    """
+    k = _TRAILING_MONTHS
+    ship_ratio = np.zeros((placed_q.shape[0], M))
+    growth = np.zeros_like(ship_ratio)
+    for m in range(M):
+        i = m - lo
+        ship_ratio[:, m] = _ratio(
+            _trailing_sum(shipped_q, i, k), _trailing_sum(placed_q, i, k), default=1.0
+        )
+        recent = _trailing_sum(placed_v, i, k)
+        growth[:, m] = _ratio(recent, _trailing_sum(placed_v, i - k, k), default=1.0) - 1
+    return np.clip(ship_ratio, 0.0, 5.0), np.clip(growth, -1.0, 5.0)
+
+
+def _receivables(
+    firm: np.ndarray,
+    amount: np.ndarray,
+    days: dict[str, np.ndarray],
+    cal: _Calendar,
+    F: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Overdue share of receivables and their amount-weighted days past due, at month ends."""
+    shipped, due, paid = days["shipped"], days["due"], days["paid"]
+    overdue_ratio = np.zeros((F, cal.months))
+    overdue_days = np.zeros_like(overdue_ratio)
+    for m in range(cal.months):
+        end = cal.month_start_day(m + 1)
+        unpaid = (paid == _NULL) | (paid >= end)
+        open_ = (firm >= 0) & (shipped != _NULL) & (shipped < end) & unpaid
+        late = open_ & (due != _NULL) & (due < end)
+        receivable = np.bincount(firm[open_], weights=amount[open_], minlength=F)
+        overdue = np.bincount(firm[late], weights=amount[late], minlength=F)
+        late_days = amount[late] * (end - due[late])
+        overdue_ratio[:, m] = _ratio(overdue, receivable)
+        overdue_days[:, m] = _ratio(np.bincount(firm[late], late_days, minlength=F), overdue)
+    return overdue_ratio, overdue_days
+
+
 def _erp_indicators(
     raw: RawTables, cal: _Calendar, firms: pd.Index, mes_good: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -276,80 +346,37 @@ def _erp_indicators(
     lo = -2 * _TRAILING_MONTHS
     orders = raw.tables["erp_orders"]
     firm = _firm_index(orders.column("firm_id"), firms)
-    qty = orders.column("quantity").to_numpy().astype(np.float64)
-    amount = orders.column("amount_cny").to_numpy().astype(np.float64)
+    qty, amount = _columns_f64(orders, "quantity", "amount_cny")
     placed_m, _ = cal.of_dates(orders.column("placed_on"))
     produced_m, _ = cal.of_dates(orders.column("produced_on"))
     shipped_m, shipped_d = cal.of_dates(orders.column("shipped_on"))
-    _, due_d = cal.of_dates(orders.column("due_on"))
-    _, paid_d = cal.of_dates(orders.column("paid_on"))
-
-    erp_produced = _monthly_sum(firm, produced_m, qty, F, 0, M)
+    days = {
+        "shipped": shipped_d,
+        "due": cal.of_dates(orders.column("due_on"))[1],
+        "paid": cal.of_dates(orders.column("paid_on"))[1],
+    }
     placed = _Grouper(firm, placed_m, F, lo, M)
-    placed_q = placed.sum(qty)
-    placed_v = placed.sum(amount)
-    shipped_q = _monthly_sum(firm, shipped_m, qty, F, lo, M)
-    k = _TRAILING_MONTHS
-    ship_ratio = np.zeros((F, M))
-    growth = np.zeros((F, M))
-    for m in range(M):
-        i = m - lo  # column of month m in the extended arrays
-        ship_ratio[:, m] = _ratio(
-            shipped_q[:, i - k + 1 : i + 1].sum(axis=1),
-            placed_q[:, i - k + 1 : i + 1].sum(axis=1),
-            default=1.0,
-        )
-        growth[:, m] = (
-            _ratio(
-                placed_v[:, i - k + 1 : i + 1].sum(axis=1),
-                placed_v[:, i - 2 * k + 1 : i - k + 1].sum(axis=1),
-                default=1.0,
-            )
-            - 1
-        )
-
-    overdue_ratio = np.zeros((F, M))
-    overdue_days = np.zeros((F, M))
-    shipped_known = shipped_d > -(10**9)
-    for m in range(M):
-        end = cal.month_start_day(m + 1)
-        open_ = (
-            (firm >= 0)
-            & shipped_known
-            & (shipped_d < end)
-            & ((paid_d < -(10**8)) | (paid_d >= end))
-        )
-        late = open_ & (due_d > -(10**8)) & (due_d < end)
-        receivable = np.bincount(firm[open_], weights=amount[open_], minlength=F)
-        overdue = np.bincount(firm[late], weights=amount[late], minlength=F)
-        weighted_days = np.bincount(
-            firm[late], weights=amount[late] * (end - due_d[late]), minlength=F
-        )
-        overdue_ratio[:, m] = _ratio(overdue, receivable)
-        overdue_days[:, m] = _ratio(weighted_days, overdue)
-
-    customers = orders.column("customer_no").to_numpy()
-    top_customer = _top_share(
-        firm, shipped_m, customers, np.where(shipped_known, amount, 0.0), F, M
+    ship_ratio, growth = _order_flow(
+        placed.sum(qty), placed.sum(amount), _monthly_sum(firm, shipped_m, qty, F, lo, M), lo, M
     )
+    erp_produced = _monthly_sum(firm, produced_m, qty, F, 0, M)
+    overdue_ratio, overdue_days = _receivables(firm, amount, days, cal, F)
+    shipped_value = np.where(shipped_d != _NULL, amount, 0.0)
+    customers = orders.column("customer_no").to_numpy()
     purchases = raw.tables["erp_purchases"]
     p_month, _ = cal.of_dates(purchases.column("ordered_on"))
-    top_supplier = _top_share(
-        _firm_index(purchases.column("firm_id"), firms),
-        p_month,
-        purchases.column("supplier_no").to_numpy(),
-        purchases.column("amount_cny").to_numpy().astype(np.float64),
-        F,
-        M,
-    )
+    (p_amount,) = _columns_f64(purchases, "amount_cny")
+    p_firm = _firm_index(purchases.column("firm_id"), firms)
+    suppliers = purchases.column("supplier_no").to_numpy()
+    mismatch = np.abs(_ratio(mes_good, erp_produced, default=1.0) - 1)
     return {
-        "mes_erp_mismatch": np.clip(np.abs(_ratio(mes_good, erp_produced, default=1.0) - 1), 0, 10),
-        "ship_to_order_ratio": np.clip(ship_ratio, 0.0, 5.0),
-        "order_growth": np.clip(growth, -1.0, 5.0),
+        "mes_erp_mismatch": np.clip(mismatch, 0.0, 10.0),
+        "ship_to_order_ratio": ship_ratio,
+        "order_growth": growth,
         "receivable_overdue_ratio": overdue_ratio,
         "receivable_overdue_days": overdue_days,
-        "top_customer_share": top_customer,
-        "top_supplier_share": top_supplier,
+        "top_customer_share": _top_share(firm, shipped_m, customers, shipped_value, F, M),
+        "top_supplier_share": _top_share(p_firm, p_month, suppliers, p_amount, F, M),
     }
 
 
