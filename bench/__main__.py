@@ -9,10 +9,10 @@ Exit status 1 if a part failed to run (a missed target is a result, not a failur
 from __future__ import annotations
 
 import argparse
-import shutil
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 import traceback

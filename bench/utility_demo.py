@@ -1,7 +1,8 @@
 """Utility on the demo scenario: does federating the factories beat any one of them alone?
 
 The demo's IoT risk model is trained across the six factory edge nodes of the scenario
-(``participants.demo.generate_scenario(seed=7, firms_per_factory=300)``, as ``fedrisk demo``) with the federation file the demo itself
+(``participants.demo.generate_scenario(seed=7, firms_per_factory=300)``, as
+``fedrisk demo``) with the federation file the demo itself
 writes (``write_iot_federation``), in ``dp+he`` and in ``none``. References, all evaluated
 on the scenario's evaluation file: the model trained on the pooled consented rows of all
 factories (the limit, which the law forbids in production) and each factory's own model
