@@ -121,6 +121,7 @@ def run_federation(
         aggregate = strategy.aggregate_train(replies, ctx=ctx, grid=grid)
         log_rejections(server_round, aggregate.rejections)
         epsilon.update(_epsilons(replies, roster.nodes))
+        _record_dp_used(report, replies, roster.nodes)
         if aggregate.arrays is not None:
             arrays = [a.astype(np.float32) for a in aggregate.arrays]
             save_checkpoint(checkpoint_dir(spec), server_round=server_round, arrays=arrays)
@@ -238,6 +239,27 @@ def _epsilons(replies: list[Message], names: dict[int, str]) -> dict[str, float]
         if isinstance(value, float | int):
             out[names.get(msg.metadata.src_node_id, str(msg.metadata.src_node_id))] = float(value)
     return out
+
+
+def _record_dp_used(
+    report: FederationReport, replies: list[Message], names: dict[int, str]
+) -> None:
+    """Keep, per participant, the DP-SGD parameters it reports having used (model card)."""
+    dp = report.privacy.get("dp")
+    if not isinstance(dp, dict):
+        return
+    used = dp.setdefault("used", {})
+    for msg in replies:
+        if msg.has_error() or wire.METRICS not in msg.content:
+            continue
+        metrics = msg.content[wire.METRICS]
+        sigma, rate = metrics.get("noise-multiplier"), metrics.get("sample-rate")
+        if isinstance(sigma, float | int) and isinstance(rate, float | int):
+            used[names.get(msg.metadata.src_node_id, "?")] = {
+                "noise_multiplier": round(float(sigma), 6),
+                "sample_rate": round(float(rate), 6),
+                "steps_per_round": metrics.get("steps"),
+            }
 
 
 def _evaluate(

@@ -112,6 +112,9 @@ class NetworkConfig:
 class _Standardize(nn.Module):
     """``(x - shift) / scale`` with fixed buffers (no trainable parameters)."""
 
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
         self.active = bool(config.feature_shift)

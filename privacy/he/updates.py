@@ -221,11 +221,11 @@ class EncryptedSum:
         _check_context(ctx)
         if isinstance(expected_length, bool) or not isinstance(expected_length, numbers.Integral):
             raise InvalidParametersError(f"expected_length must be an int, got {expected_length!r}")
-        self._ctx = ctx
-        self._length = int(expected_length)
+        self._ctx: CKKSContext = ctx
+        self._length: int = int(expected_length)
         self._total: list[ts.CKKSVector] | None = None
         self._check_value: float | None = None
-        self.count = 0
+        self.count: int = 0
 
     def add(self, update: EncryptedUpdate, *, where: str = "update") -> None:
         """Check ``update`` and add it to the total; on any error the total is unchanged."""

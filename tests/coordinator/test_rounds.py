@@ -198,6 +198,9 @@ def test_dp_reports_epsilon_per_participant_and_round(tmp_path: Path) -> None:
         series = [e[name] for e in eps]
         assert series == sorted(series) and series[0] > 0
         assert series[-1] == pytest.approx(3.0, rel=0.1)
+    used = result.report.privacy["dp"]["used"]
+    assert set(used) == {"p1", "p2", "p3"}
+    assert all(u["noise_multiplier"] > 0 and 0 < u["sample_rate"] <= 1 for u in used.values())
 
 
 def test_dp_budget_refuses_rounds_once_spent(tmp_path: Path) -> None:
