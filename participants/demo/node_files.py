@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -95,50 +95,25 @@ def write_bank_node(
     rng: np.random.Generator,
 ) -> tuple[NodeManifest, int]:
     """The bank: farmers' and SMEs' financial features with labels, and its consent log."""
-    node_dir = root / "bank"
-    f_manifest, f_size = _dataset(
-        node_dir,
+    return _write_party_node(
         root,
-        farmers.bank,
-        name="farmers",
-        id_column="farmer_id",
+        "bank",
+        (
+            farmers.bank,
+            FARMER_BANK_COLUMNS,
+            "farmer customers: accounts, loans, repayment; label = default within 12 months",
+        ),
+        (
+            smes.bank,
+            SME_BANK_COLUMNS,
+            "SME clients: settlement flows, credit, overdue; label = default within 12 months",
+        ),
         label=True,
-        columns=FARMER_BANK_COLUMNS,
-        description="farmer customers: accounts, loans, repayment; "
-        "label = default within 12 months",
-    )
-    s_manifest, s_size = _dataset(
-        node_dir,
-        root,
-        smes.bank,
-        name="smes",
-        id_column="firm_id",
-        label=True,
-        columns=SME_BANK_COLUMNS,
-        description="SME clients: settlement flows, credit, overdue; "
-        "label = default within 12 months",
-    )
-    subjects = [*farmers.bank["farmer_id"], *smes.bank["firm_id"]]
-    summary = write_consent_db(
-        node_dir / "consent.db",
-        institution="bank",
-        subject_ids=subjects,
         categories=BANK_CATEGORIES,
         channels=_BANK_CHANNELS,
         as_of=as_of,
         rng=rng,
     )
-    node = NodeManifest(
-        name="bank",
-        kind="bank",
-        institution="bank",
-        directory="bank",
-        categories=BANK_CATEGORIES,
-        consent_db="bank/consent.db",
-        datasets=(f_manifest, s_manifest),
-        consent=asdict(summary),
-    )
-    return node, f_size + s_size + (node_dir / "consent.db").stat().st_size
 
 
 def write_gov_node(
@@ -150,49 +125,83 @@ def write_gov_node(
     rng: np.random.Generator,
 ) -> tuple[NodeManifest, int]:
     """The government data platform: agricultural, registry, tax and judicial features."""
-    node_dir = root / "gov"
-    f_manifest, f_size = _dataset(
-        node_dir,
+    return _write_party_node(
         root,
-        farmers.gov,
-        name="farmers",
-        id_column="farmer_id",
+        "gov",
+        (
+            farmers.gov,
+            FARMER_GOV_COLUMNS,
+            "farmers on the agricultural platform: land, crops, livestock, subsidies",
+        ),
+        (
+            smes.gov,
+            SME_GOV_COLUMNS,
+            "firms in the registries: registration, tax, invoices, social insurance, courts",
+        ),
         label=False,
-        columns=FARMER_GOV_COLUMNS,
-        description="farmers on the agricultural platform: land, crops, livestock, subsidies",
-    )
-    s_manifest, s_size = _dataset(
-        node_dir,
-        root,
-        smes.gov,
-        name="smes",
-        id_column="firm_id",
-        label=False,
-        columns=SME_GOV_COLUMNS,
-        description="firms in the registries: registration, tax, invoices, "
-        "social insurance, courts",
-    )
-    subjects = [*farmers.gov["farmer_id"], *smes.gov["firm_id"]]
-    summary = write_consent_db(
-        node_dir / "consent.db",
-        institution="gov",
-        subject_ids=subjects,
         categories=GOV_CATEGORIES,
         channels=_GOV_CHANNELS,
         as_of=as_of,
         rng=rng,
     )
+
+
+#: A table a vertical party writes: frame, column specs, description.
+_Table = tuple[pd.DataFrame, tuple[ColumnSpec, ...], str]
+
+
+def _write_party_node(
+    root: Path,
+    kind: Literal["bank", "gov"],
+    farmers: _Table,
+    smes: _Table,
+    *,
+    label: bool,
+    categories: tuple[str, ...],
+    channels: Sequence[str],
+    as_of: datetime,
+    rng: np.random.Generator,
+) -> tuple[NodeManifest, int]:
+    """One vertical party's node: its farmer and SME tables and its consent log."""
+    node_dir = root / kind
+    manifests, size = [], 0
+    for (frame, columns, description), name, id_column in (
+        (farmers, "farmers", "farmer_id"),
+        (smes, "smes", "firm_id"),
+    ):
+        manifest, written = _dataset(
+            node_dir,
+            root,
+            frame,
+            name=name,
+            id_column=id_column,
+            label=label,
+            columns=columns,
+            description=description,
+        )
+        manifests.append(manifest)
+        size += written
+    subjects = [*farmers[0]["farmer_id"], *smes[0]["firm_id"]]
+    summary = write_consent_db(
+        node_dir / "consent.db",
+        institution=kind,
+        subject_ids=subjects,
+        categories=categories,
+        channels=channels,
+        as_of=as_of,
+        rng=rng,
+    )
     node = NodeManifest(
-        name="gov",
-        kind="gov",
-        institution="gov",
-        directory="gov",
-        categories=GOV_CATEGORIES,
-        consent_db="gov/consent.db",
-        datasets=(f_manifest, s_manifest),
+        name=kind,
+        kind=kind,
+        institution=kind,
+        directory=kind,
+        categories=categories,
+        consent_db=f"{kind}/consent.db",
+        datasets=tuple(manifests),
         consent=asdict(summary),
     )
-    return node, f_size + s_size + (node_dir / "consent.db").stat().st_size
+    return node, size + (node_dir / "consent.db").stat().st_size
 
 
 def write_factory_node(
