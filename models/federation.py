@@ -42,6 +42,7 @@ __all__ = [
     "PrivacyMode",
     "dump_federation",
     "load_federation",
+    "toml_value",
 ]
 
 logger = logging.getLogger(__name__)
@@ -602,6 +603,11 @@ def _emit_table(lines: list[str], name: str, table: Mapping[str, Any], *, array:
 
 def _toml_key(key: str) -> str:
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
+def toml_value(value: object) -> str:
+    """One value as TOML text (paths as strings): for tools that write federation files."""
+    return _toml_value(str(value) if isinstance(value, Path) else value)
 
 
 def _toml_value(value: object, *, multiline: bool = False) -> str:
