@@ -120,7 +120,7 @@ class FedSettings:
     delta: float = 1e-5
     seed: int = 42
     hidden: tuple[int, ...] | None = None
-    coeff_mod_bit_sizes: tuple[int, ...] = (60, 40, 60)
+    coeff_mod_bit_sizes: tuple[int, ...] = (60, 40)
     poly_modulus_degree: int = 8192
     global_scale_bits: int = 40
 

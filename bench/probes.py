@@ -2,8 +2,8 @@
 
 The coordinator's ServerApp runs in this process (Flower's simulation runtime runs it in a
 thread), so its phases can be timed by wrapping a few functions for the duration of one
-run: sending the train messages and waiting for every reply, aggregation, and inside
-encrypted aggregation the per-update checks, the homomorphic sum and the decryption round
+run: pushing the train messages, receiving and aggregating the replies as they arrive,
+and inside encrypted aggregation the per-update check-and-add and the decryption round
 trip. Nothing is changed but the clock; everything is restored afterwards. A probe whose
 target no longer exists (the code moved) is skipped and reported as missing.
 """
@@ -21,21 +21,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-#: (label, module, attribute path) — the round counter ticks on the first.
+#: (label, module, attribute path) — the round counter ticks on the first. The strategies
+#: read replies as they arrive, so their ``aggregate_train`` spans the whole wait for the
+#: participants (local training, encryption, transport) plus the aggregation itself.
 TARGETS: tuple[tuple[str, str, str], ...] = (
-    ("train phase (send, local training, replies)", "coordinator.rounds", "_train_round"),
-    ("aggregation (plain FedAvg)", "coordinator.strategies.fedavg", "FedAvg.aggregate_train"),
+    ("push of the train messages", "coordinator.rounds", "_train_round"),
     (
-        "aggregation (encrypted, total)",
+        "replies and aggregation (plain FedAvg)",
+        "coordinator.strategies.fedavg",
+        "FedAvg.aggregate_train",
+    ),
+    (
+        "replies and aggregation (encrypted, total)",
         "coordinator.strategies.encrypted_aggregation",
         "EncryptedAggregation.aggregate_train",
     ),
-    (
-        "check one update (decode + validate)",
-        "coordinator.strategies.encrypted_aggregation",
-        "EncryptedAggregation._check",
-    ),
-    ("homomorphic sum", "coordinator.strategies.encrypted_aggregation", "sum_encrypted"),
+    ("check and add one update", "privacy.he.updates", "EncryptedSum.add"),
     (
         "decryption round trip",
         "coordinator.strategies.encrypted_aggregation",

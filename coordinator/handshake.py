@@ -19,6 +19,7 @@ from flwr.serverapp import Grid
 from models import wire
 from models.schema import TabularSchema
 
+from .exchange import exchange
 from .report import ParticipantRecord
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,13 @@ def run_handshake(
     fingerprint: str | None,
     federation: str,
     timeout_s: float | None,
+    order: Sequence[str] = (),
 ) -> Roster:
-    """Query every node and accept only those matching the federation's schema and keys."""
+    """Query every node and accept only those matching the federation's schema and keys.
+
+    The roster lists participants in ``order`` (the federation file's), whatever order
+    their answers came in, then any others by name.
+    """
     messages = [
         Message(
             RecordDict({wire.CONFIG: ConfigRecord({"federation": federation})}),
@@ -73,7 +79,7 @@ def run_handshake(
     ]
     accepted: dict[int, str] = {}
     records: list[ParticipantRecord] = []
-    for reply in grid.send_and_receive(messages, timeout=timeout_s):
+    for reply in exchange(grid, messages, timeout_s=timeout_s):
         node = reply.metadata.src_node_id
         if reply.has_error():
             reason = str(reply.error.reason)
@@ -95,7 +101,15 @@ def run_handshake(
         else:
             logger.error("refusing %s before round 1: %s", record.name, record.reason)
         records.append(record)
-    return Roster(accepted, records)
+    rank = {name: i for i, name in enumerate(order)}
+
+    def key(name: str) -> tuple[int, str]:
+        return rank.get(name, len(rank)), name
+
+    return Roster(
+        dict(sorted(accepted.items(), key=lambda item: key(item[1]))),
+        sorted(records, key=lambda r: key(r.name)),
+    )
 
 
 def _screen(

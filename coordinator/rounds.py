@@ -29,6 +29,7 @@ from models.training import evaluate
 from privacy.he.public import PublicContext
 
 from .checkpoints import save_checkpoint
+from .exchange import Exchange
 from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
 from .report import FederationReport, RoundRecord
 from .strategies.base import Aggregate, RoundContext, Strategy
@@ -88,6 +89,7 @@ def run_federation(
         fingerprint=public.fingerprint if public is not None else None,
         federation=spec.name,
         timeout_s=round_timeout_s,
+        order=[p.name for p in spec.participants],
     )
     report.participants.extend(roster.records)
     if len(roster.nodes) < spec.min_participants:
@@ -109,16 +111,24 @@ def run_federation(
     arrays = [a.astype(np.float32) for a in to_arrays(model)]
     shapes = tuple(tuple(a.shape) for a in arrays)
     run_id = uuid.uuid4().hex[:12]
+    example_scale = 1.0 / max(1, sum(r.rows_used for r in roster.records if r.accepted))
     epsilon: dict[str, float] = {}
     for server_round in range(1, spec.rounds + 1):
         started = time.monotonic()
         ctx = RoundContext(
-            server_round, shapes, roster.nodes, spec.min_participants, round_timeout_s
+            server_round,
+            shapes,
+            roster.nodes,
+            spec.min_participants,
+            round_timeout_s,
+            example_scale=example_scale,
         )
-        replies = _train_round(
+        incoming = _train_round(
             grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch, norm=norm
         )
-        aggregate = strategy.aggregate_train(replies, ctx=ctx, grid=grid)
+        # The strategy checks (and, under CKKS, adds) each update as it arrives.
+        aggregate = strategy.aggregate_train(incoming, ctx=ctx, grid=grid)
+        replies = _collect(incoming, ctx)
         log_rejections(server_round, aggregate.rejections)
         epsilon.update(_epsilons(replies, roster.nodes))
         _record_dp_used(report, replies, roster.nodes)
@@ -194,7 +204,7 @@ def _train_round(
     run_id: str,
     arch: Architecture,
     norm: Standardization,
-) -> list[Message]:
+) -> Exchange:
     config = ConfigRecord(
         {
             "server-round": ctx.server_round,
@@ -208,6 +218,7 @@ def _train_round(
             "use-he": False,
             "seed": spec.seed,
             "run-id": run_id,
+            "example-scale": ctx.example_scale,
             "feature-shift": list(norm.shift),
             "feature-scale": list(norm.scale),
         }
@@ -222,11 +233,15 @@ def _train_round(
     for node in ctx.participants:
         content = RecordDict({wire.ARRAYS: ArrayRecord(arrays), wire.CONFIG: config})
         messages.append(Message(content, dst_node_id=node, message_type=wire.TRAIN))
-    replies = list(grid.send_and_receive(messages, timeout=ctx.timeout_s))
-    answered = {m.metadata.src_node_id for m in replies}
-    for node, name in ctx.participants.items():
-        if node not in answered:
-            logger.warning("round %d: no answer from %s within the timeout", ctx.server_round, name)
+    return Exchange(grid, messages, timeout_s=ctx.timeout_s)
+
+
+def _collect(incoming: Exchange, ctx: RoundContext) -> list[Message]:
+    """Every reply of the round (the strategy may have stopped reading early)."""
+    replies = incoming.wait()
+    for node in sorted(incoming.unanswered):
+        name = ctx.participants.get(node, f"node-{node}")
+        logger.warning("round %d: no answer from %s within the timeout", ctx.server_round, name)
     return replies
 
 

@@ -33,6 +33,7 @@ from models.schema import TabularSchema
 
 __all__ = [
     "CKKS_MAX_COEFF_MODULUS_BITS",
+    "DEFAULT_CKKS_CHAIN",
     "DPSpec",
     "FederationSpec",
     "HESpec",
@@ -58,6 +59,9 @@ _GENERIC_MODELS: Final = ("logistic", "mlp")
 CKKS_MAX_COEFF_MODULUS_BITS: Final[Mapping[int, int]] = MappingProxyType({
     1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881,
 })  # fmt: skip
+#: Default CKKS chain for horizontal aggregation: one 60-bit data prime (sums only; the
+#: participants scale their updates to the weights' magnitude) and a 40-bit special prime.
+DEFAULT_CKKS_CHAIN: Final = (60, 40)
 NO_PRIVACY_WARNING: Final = (
     "privacy mode 'none': the coordinator sees every participant's plain update"
 )
@@ -103,7 +107,7 @@ class DPSpec:
 class HESpec:
     """CKKS parameters and where provisioned keys live.
 
-    Defaults: N = 8192, ``[60, 40, 60]`` (additions only need one level), scale 2^40,
+    Defaults: N = 8192, ``[60, 40]`` (one data prime: aggregation only adds), scale 2^40,
     ``keys_dir`` "<toml dir>/keys".
     The coefficient modulus is checked against :data:`CKKS_MAX_COEFF_MODULUS_BITS`.
     """
@@ -525,7 +529,7 @@ class _Reader:
         if degree not in CKKS_MAX_COEFF_MODULUS_BITS:
             allowed = ", ".join(map(str, CKKS_MAX_COEFF_MODULUS_BITS))
             raise table.error("poly_modulus_degree", f"must be one of {allowed}, got {degree}")
-        sizes = table.integers("coeff_mod_bit_sizes", (60, 40, 60))
+        sizes = table.integers("coeff_mod_bit_sizes", DEFAULT_CKKS_CHAIN)
         if len(sizes) < 2 or not all(1 <= s <= 60 for s in sizes):
             raise table.error(
                 "coeff_mod_bit_sizes", f"needs >= 2 sizes in 1..60, got {list(sizes)}"

@@ -43,6 +43,10 @@ NetworkKind = Literal["logistic", "mlp"]
 NETWORK_KINDS: tuple[NetworkKind, ...] = ("logistic", "mlp")
 
 _PREDICT_BATCH_ROWS = 65_536
+#: Prediction batches hold at most this many activations (16 MB of float32) in their widest
+#: layer: larger temporaries are mapped fresh from the OS on every call, and the page faults
+#: cost more than the matrix products (measured on the 4 000-unit MLP of BENCHMARKS.md).
+_PREDICT_BATCH_VALUES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -244,10 +248,12 @@ def predict_proba(model: nn.Module, features: np.ndarray) -> np.ndarray:
     was_training = model.training
     model.eval()
     chunks: list[np.ndarray] = []
+    widest = max((m.out_features for m in model.modules() if isinstance(m, nn.Linear)), default=1)
+    rows = max(256, min(_PREDICT_BATCH_ROWS, _PREDICT_BATCH_VALUES // max(1, widest)))
     try:
         with torch.no_grad():
-            for start in range(0, matrix.shape[0], _PREDICT_BATCH_ROWS):
-                batch = torch.from_numpy(matrix[start : start + _PREDICT_BATCH_ROWS])
+            for start in range(0, matrix.shape[0], rows):
+                batch = torch.from_numpy(matrix[start : start + rows])
                 chunks.append(torch.sigmoid(model(batch)).reshape(-1).double().numpy())
     finally:
         model.train(was_training)

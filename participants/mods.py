@@ -3,8 +3,10 @@
 ``make_encrypt_mod`` encrypts the outgoing update under the participants' shared CKKS key
 when the round's privacy mode includes ``he``. It first refuses to send anything that is not
 finite (a participant never ships NaN/inf, encrypted or not), then scales the update by the
-participant's example count so that the coordinator's ciphertext sum is the numerator of
-FedAvg (McMahan et al. 2017) and only the aggregate is ever decrypted.
+participant's example count times the round's ``example-scale`` (1 / the rows declared at
+handshake), so that the coordinator's ciphertext sum is the numerator of FedAvg (McMahan
+et al. 2017) at the magnitude of the weights themselves, and only the aggregate is ever
+decrypted.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def make_encrypt_mod(resolve: Resolve) -> Callable[[Message, Context, ClientAppC
         if reply.has_error():
             return reply
         try:
-            use_he = wire.config_bool(wire.config_of(msg.content), "use-he", default=False)
+            config = wire.config_of(msg.content)
+            use_he = wire.config_bool(config, "use-he", default=False)
+            scale = wire.config_float(config, "example-scale", default=1.0)
+            if not 0.0 < scale <= 1.0:
+                raise ValueError(f"example-scale must be in (0, 1], got {scale}")
         except ValueError as exc:
             return Message(Error(code=400, reason=f"malformed train message: {exc}"), reply_to=msg)
         if not use_he:
@@ -54,7 +60,7 @@ def make_encrypt_mod(resolve: Resolve) -> Callable[[Message, Context, ClientAppC
             return Message(Error(code=500, reason="local update is not finite"), reply_to=msg)
         try:
             secret = load_secret(secret_key_path(spec, participant.name))
-            update = encrypt_update(secret, flat * weight)
+            update = encrypt_update(secret, flat * (weight * scale))
         except PrivacyError as exc:
             return Message(Error(code=500, reason=f"encryption failed: {exc}"), reply_to=msg)
         logger.info(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +22,9 @@ class RoundContext:
     participants: Mapping[int, str]  # node id -> participant name
     min_participants: int
     timeout_s: float | None
+    #: Participants weigh an encrypted update by ``num_examples * example_scale`` (1 / the
+    #: rows declared at handshake), so a CKKS sum stays near the weights' own magnitude.
+    example_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Strategy(Protocol):
         ...
 
     def aggregate_train(
-        self, replies: Sequence[Message], *, ctx: RoundContext, grid: Grid
+        self, replies: Iterable[Message], *, ctx: RoundContext, grid: Grid
     ) -> Aggregate:
-        """Turn the round's replies into the next global model."""
+        """Turn the round's replies, read once as they arrive, into the next global model."""
         ...

@@ -4,13 +4,18 @@ The coordinator holds only a :class:`~privacy.he.context.PublicContext`: it chec
 ciphertext (parameters, key fingerprint, length), adds the valid ones homomorphically and
 sends the sum to one participant holding the shared secret key, which decrypts only an
 aggregate of at least ``min_participants`` updates (DESIGN.md, privacy mode ``he``). Each
-participant encrypted ``n_k · w_k``, so the decrypted sum divided by ``Σ n_k`` is FedAvg.
+participant encrypted ``n_k · s · w_k``, with ``s`` the round's ``example_scale`` (1 / the
+rows declared at handshake), so the decrypted sum divided by ``s · Σ n_k`` is FedAvg and
+the sum stays near the weights' own magnitude, well inside a one-prime CKKS modulus.
+
+Updates are checked and added as they arrive (:class:`~coordinator.exchange.Exchange`),
+while slower participants are still training.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -22,6 +27,7 @@ from privacy.he.public import PublicContext
 from privacy.he.records import record_to_update, update_to_record
 from privacy.he.updates import EncryptedSum, EncryptedUpdate
 
+from ..exchange import exchange
 from ..update_checks import Rejection, num_examples_of, participant_of, reply_error
 from .base import Aggregate, RoundContext, Strategy
 
@@ -42,7 +48,7 @@ class EncryptedAggregation:
         return config
 
     def aggregate_train(
-        self, replies: Sequence[Message], *, ctx: RoundContext, grid: Grid
+        self, replies: Iterable[Message], *, ctx: RoundContext, grid: Grid
     ) -> Aggregate:
         names = dict(ctx.participants)
         length = sum(int(np.prod(s)) for s in ctx.shapes)
@@ -57,6 +63,10 @@ class EncryptedAggregation:
                 valid.append((msg, n))
             except (PrivacyError, ValueError, KeyError, TypeError) as exc:
                 rejections.append(Rejection(who, str(exc)))
+        # CKKS addition is exact modulo q, so the order of arrival does not change the sum;
+        # contributors are listed in roster order all the same.
+        rank = {node: i for i, node in enumerate(names)}
+        valid.sort(key=lambda pair: rank.get(pair[0].metadata.src_node_id, len(rank)))
         contributors = tuple(participant_of(m, names) for m, _ in valid)
         if len(valid) < ctx.min_participants:
             return Aggregate(
@@ -76,7 +86,7 @@ class EncryptedAggregation:
         )
         if isinstance(plain, str):
             return Aggregate(None, contributors, tuple(rejections), failure=plain)
-        arrays = _unflatten(plain / total, ctx.shapes)
+        arrays = _unflatten(plain / (total * ctx.example_scale), ctx.shapes)
         return Aggregate(arrays, contributors, tuple(rejections), num_examples=total)
 
     def _update_of(self, msg: Message) -> EncryptedUpdate:
@@ -109,7 +119,7 @@ class EncryptedAggregation:
                 }
             )
             request = Message(content, dst_node_id=node, message_type=wire.DECRYPT)
-            replies = list(grid.send_and_receive([request], timeout=ctx.timeout_s))
+            replies = exchange(grid, [request], timeout_s=ctx.timeout_s)
             who = ctx.participants.get(node, node)
             if not replies or replies[0].has_error():
                 reason = replies[0].error.reason if replies else "no answer"

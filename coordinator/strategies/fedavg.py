@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from flwr.app import ConfigRecord, Message
@@ -31,13 +31,18 @@ class FedAvg:
         return config
 
     def aggregate_train(
-        self, replies: Sequence[Message], *, ctx: RoundContext, grid: Grid
+        self, replies: Iterable[Message], *, ctx: RoundContext, grid: Grid
     ) -> Aggregate:
         checked = [
             check_plain(m, participant=participant_of(m, dict(ctx.participants)), shapes=ctx.shapes)
             for m in replies
         ]
-        good = [c for c in checked if isinstance(c, PlainUpdate)]
+        # Replies arrive in any order; average in roster order so a run is reproducible.
+        rank = {name: i for i, name in enumerate(ctx.participants.values())}
+        good = sorted(
+            (c for c in checked if isinstance(c, PlainUpdate)),
+            key=lambda u: rank.get(u.participant, len(rank)),
+        )
         bad = tuple(c for c in checked if isinstance(c, Rejection))
         contributors = tuple(u.participant for u in good)
         if len(good) < ctx.min_participants:

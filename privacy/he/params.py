@@ -26,13 +26,14 @@ chain             total     encrypt          check    sum of 3  decrypt  update 
 ================  ========  ===============  =======  ========  =======  =======  ==========
 
 Every valid chain keeps the error of a sum of ten vectors of magnitude 1 near 3e-9 (3e-8
-with public-key encryption), far below 1e-6. ``(60, 40)`` is the fastest, but its single
-60-bit data prime bounds a sum by 2**18 ≈ 2.6e5 in magnitude, and participants encrypt
-``num_examples · weights`` (FedAvg numerators), which passes that for datasets of some ten
-thousand rows. The default is therefore ``(60, 40, 60)``: about 2x faster and 1.4x smaller
-than ``(60, 40, 40, 60)``, with room for sums up to 2**58. Choose ``(60, 40)`` explicitly
-when updates are known to be small; :func:`~privacy.he.secret.encrypt_update` refuses
-values that could overflow under either chain.
+with public-key encryption), far below 1e-6. The default is ``(60, 40)``, the fastest and
+smallest: its single 60-bit data prime bounds a sum by 2**18 ≈ 2.6e5 in magnitude, which is
+ample because participants encrypt ``num_examples · example_scale · weights`` with
+``example_scale`` = 1 / the rows declared for the round, so a sum of FedAvg numerators stays
+at the magnitude of the weights themselves (each value must be below 2**18 / 1024 = 256).
+Longer chains are for protocols that multiply (vertical logistic regression spends a level
+per ciphertext-plaintext product); :func:`~privacy.he.secret.encrypt_update` refuses
+values that could overflow under any chain.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class CKKSParams:
     """Ring degree, coefficient-modulus chain (bits per prime) and scale (bits) of CKKS."""
 
     poly_modulus_degree: int = 8192
-    coeff_mod_bit_sizes: tuple[int, ...] = (60, 40, 60)
+    coeff_mod_bit_sizes: tuple[int, ...] = (60, 40)
     global_scale_bits: int = 40
 
     def __post_init__(self) -> None:

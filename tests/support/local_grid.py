@@ -8,6 +8,7 @@ their own tests.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from flwr.app import Context, Error, Message, RecordDict
@@ -35,6 +36,7 @@ class LocalGrid(Grid):
             for i in range(n_nodes)
         }
         self.sent: list[str] = []
+        self._replies: dict[str, Message] = {}
 
     def set_run(self, run_id: int) -> None:  # pragma: no cover - not used in tests
         pass
@@ -52,21 +54,25 @@ class LocalGrid(Grid):
     def get_nodes(self):  # type: ignore[no-untyped-def]  # pragma: no cover
         return []
 
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # pragma: no cover
-        raise NotImplementedError
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        """Deliver each message at once; its reply waits to be pulled."""
+        ids = []
+        for msg in messages:
+            msg.metadata.__dict__["_message_id"] = uuid.uuid4().hex
+            self.sent.append(msg.metadata.message_type)
+            context = self._contexts[msg.metadata.dst_node_id]
+            try:
+                reply = self._app(msg, context)
+            except Exception as exc:
+                reply = Message(Error(code=500, reason=repr(exc)), reply_to=msg)
+            self._replies[msg.metadata.message_id] = reply
+            ids.append(msg.metadata.message_id)
+        return ids
 
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # pragma: no cover
-        raise NotImplementedError
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return [self._replies.pop(i) for i in list(message_ids) if i in self._replies]
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
     ) -> Iterable[Message]:
-        replies = []
-        for msg in messages:
-            self.sent.append(msg.metadata.message_type)
-            context = self._contexts[msg.metadata.dst_node_id]
-            try:
-                replies.append(self._app(msg, context))
-            except Exception as exc:
-                replies.append(Message(Error(code=500, reason=repr(exc)), reply_to=msg))
-        return replies
+        return self.pull_messages(self.push_messages(messages))

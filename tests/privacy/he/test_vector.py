@@ -46,8 +46,10 @@ def test_sum_of_three_100k_vectors_decrypts_within_1e_6(
 def test_sum_of_ten_weighted_updates_stays_accurate(
     secret_ctx: SecretContext, public_ctx: PublicContext, rng: np.random.Generator
 ) -> None:
-    # Arrange: FedAvg numerators n_k * w_k with large example counts.
-    vectors = [rng.uniform(-1.0, 1.0, 5_000) * 50_000 for _ in range(10)]
+    # Arrange: FedAvg numerators n_k * s * w_k, s = 1 / the rows of the round (the default
+    # chain's single data prime holds sums at the weights' magnitude).
+    rows = rng.integers(1_000, 50_000, size=10)
+    vectors = [rng.uniform(-5.0, 5.0, 5_000) * (n / rows.sum()) for n in rows]
 
     # Act
     total = sum_encrypted(public_ctx, [encrypt_update(secret_ctx, v) for v in vectors])
@@ -57,6 +59,24 @@ def test_sum_of_ten_weighted_updates_stays_accurate(
 
     # Assert
     assert np.max(np.abs(plain - np.sum(vectors, axis=0))) < 1e-6
+
+
+def test_longer_chain_holds_unscaled_numerators(rng: np.random.Generator) -> None:
+    # Arrange: n_k * w_k with large example counts need a second data prime.
+    secret = SecretContext.generate(CKKSParams(coeff_mod_bit_sizes=(60, 40, 60)))
+    vectors = [rng.uniform(-1.0, 1.0, 5_000) * 50_000 for _ in range(10)]
+
+    # Act
+    total = sum_encrypted(secret.public(), [encrypt_update(secret, v) for v in vectors])
+    plain = decrypt_aggregate(secret, total, contributors=10, min_contributors=3)
+
+    # Assert
+    assert np.max(np.abs(plain - np.sum(vectors, axis=0))) < 1e-6
+
+
+def test_default_chain_refuses_values_that_could_wrap(secret_ctx: SecretContext) -> None:
+    with pytest.raises(InvalidParametersError, match="could wrap around"):
+        encrypt_update(secret_ctx, np.full(10, 300.0))
 
 
 @pytest.mark.parametrize("length", [1, 4095, 4096, 8191, 8192])
