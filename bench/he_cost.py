@@ -55,7 +55,7 @@ QUICK_SETTINGS = FedSettings(rounds=3, local_epochs=1, batch_size=64, learning_r
 TARGET_RATIO_100K = 1.5
 TARGET_SIZE = "100k"
 #: none/he pairs run at the target size (the figure is the median of the pairs' ratios).
-PAIRS_AT_TARGET = 3
+PAIRS_AT_TARGET = 5
 NVFLARE_RATIO = "2.5-3x"
 
 

@@ -1,4 +1,5 @@
-"""Privacy mechanisms of fedrisk: differential privacy (``privacy.dp``) and CKKS (``privacy.he``).
+"""Privacy mechanisms of fedrisk: differential privacy (``privacy.dp``), CKKS (``privacy.he``)
+and private set intersection (``privacy.psi``).
 
 This package imports neither ``coordinator``, ``participants`` nor ``consent``. Only the
 error types are re-exported here; import mechanisms from their subpackages.
@@ -13,6 +14,7 @@ from .errors import (
     InvalidParametersError,
     InvalidUpdateError,
     PrivacyError,
+    PSIError,
 )
 
 __all__ = [
@@ -21,5 +23,6 @@ __all__ = [
     "DecryptionError",
     "InvalidParametersError",
     "InvalidUpdateError",
+    "PSIError",
     "PrivacyError",
 ]

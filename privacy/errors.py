@@ -12,6 +12,7 @@ __all__ = [
     "DecryptionError",
     "InvalidParametersError",
     "InvalidUpdateError",
+    "PSIError",
     "PrivacyError",
 ]
 
@@ -38,3 +39,8 @@ class InvalidParametersError(PrivacyError, ValueError):
 
 class InvalidUpdateError(PrivacyError, ValueError):
     """An encrypted update is malformed: wrong length, garbage bytes, inconsistent fields."""
+
+
+class PSIError(PrivacyError, ValueError):
+    """Private set intersection cannot go on: duplicate or malformed ids, mismatched id
+    formats, an empty intersection, or a protocol message that is not what it claims."""

@@ -12,6 +12,7 @@ import privacy
 import privacy.dp
 import privacy.he
 import privacy.he.secret
+import privacy.psi
 from privacy.errors import (
     BudgetExceededError,
     ContextMismatchError,
@@ -19,6 +20,7 @@ from privacy.errors import (
     InvalidParametersError,
     InvalidUpdateError,
     PrivacyError,
+    PSIError,
 )
 
 PACKAGE_ROOT = Path(privacy.__file__).parent
@@ -33,12 +35,14 @@ def test_every_error_derives_from_privacy_error() -> None:
         DecryptionError,
         InvalidParametersError,
         InvalidUpdateError,
+        PSIError,
     ]
 
     # Act / Assert
     assert all(issubclass(e, PrivacyError) for e in errors)
     assert issubclass(InvalidParametersError, ValueError)
     assert issubclass(InvalidUpdateError, ValueError)
+    assert issubclass(PSIError, ValueError)
 
 
 def test_privacy_imports_no_higher_package() -> None:
@@ -62,7 +66,7 @@ def test_privacy_imports_no_higher_package() -> None:
 
 
 def test_public_names_are_sorted_and_exist() -> None:
-    for module in (privacy, privacy.dp, privacy.he, privacy.he.secret):
+    for module in (privacy, privacy.dp, privacy.he, privacy.he.secret, privacy.psi):
         assert list(module.__all__) == sorted(module.__all__)
         assert all(hasattr(module, name) for name in module.__all__)
 
