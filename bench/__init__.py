@@ -8,6 +8,9 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
 - ``utility_demo``: the demo's IoT risk model, federated vs pooled vs the best single factory.
 - ``he_cost``: seconds per round of ``he`` vs ``none`` at 10 participants for models of
   about 1k, 10k and 100k parameters, with a micro-benchmark of the CKKS primitives.
+- ``vertical_lr``: vertical logistic regression (CKKS) on the vertical credit split vs
+  scikit-learn on the joined data, and its speed against the Paillier baseline.
+- ``psi``: private set intersection throughput at 100k and 1M ids a side.
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
 Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
@@ -15,6 +18,6 @@ Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
 
 from __future__ import annotations
 
-PARTS = ("utility_real", "utility_demo", "he_cost")
+PARTS = ("utility_real", "utility_demo", "he_cost", "vertical_lr", "psi")
 
 __all__ = ["PARTS"]

@@ -149,6 +149,14 @@ def _run_part(part: str, work: Path, *, quick: bool) -> dict[str, Any]:
         from . import he_cost
 
         return he_cost.run(work, quick=quick)
+    if part == "vertical_lr":
+        from . import vertical_lr
+
+        return vertical_lr.run(work, quick=quick)
+    if part == "psi":
+        from . import psi_throughput
+
+        return psi_throughput.run(work, quick=quick)
     raise BenchError(f"unknown part {part}")
 
 

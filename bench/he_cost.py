@@ -347,16 +347,24 @@ def where_it_goes(result: dict[str, Any]) -> str | None:
     """One sentence on the largest model: the extra seconds of ``he`` by phase."""
     big = result["sizes"][-1]
     none, he = _split_phases(big["phases"]["none"]), _split_phases(big["phases"]["he"])
-    needed = (none["train"], he["train"], he["add"], he["decrypt"], none["evaluate"])
-    if any(v is None for v in (*needed, he["evaluate"])):
+    train_none, train_he, add, decrypt = none["train"], he["train"], he["add"], he["decrypt"]
+    eval_none, eval_he = none["evaluate"], he["evaluate"]
+    if (
+        train_none is None
+        or train_he is None
+        or add is None
+        or decrypt is None
+        or eval_none is None
+        or eval_he is None
+    ):
         return None
     return (
         f"At {big['parameters']:,} parameters `he` adds {big['delta_s']:.2f} s per round: "
-        f"{he['train'] - none['train']:+.2f} s in the train phase (participants encrypt and "
+        f"{train_he - train_none:+.2f} s in the train phase (participants encrypt and "
         f"send {N_PARTICIPANTS} ciphertext replies instead of plain arrays; the coordinator "
-        f"checks and adds each one as it arrives, {he['add']:.3f} s in all), "
-        f"{he['decrypt']:.2f} s for the decryption round trip to one participant and "
-        f"{he['evaluate'] - none['evaluate']:+.2f} s in evaluation."
+        f"checks and adds each one as it arrives, {add:.3f} s in all), "
+        f"{decrypt:.2f} s for the decryption round trip to one participant and "
+        f"{eval_he - eval_none:+.2f} s in evaluation."
     )
 
 

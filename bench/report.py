@@ -47,6 +47,27 @@ def _summary(results: dict[str, Any]) -> list[list[str]]:
                 verdict(t["pass"]),
             ]
         )
+    vertical = results.get("vertical_lr")
+    if vertical is not None:
+        gap, up = vertical["targets"]["auc_gap"], vertical["targets"]["speedup"]
+        rows.append(
+            [
+                "vertical_lr: CKKS vertical LR vs scikit-learn on joined data",
+                "AUC(sklearn) - AUC(vertical LR)",
+                fmt(gap["value"], signed=True),
+                f"<= {gap['limit']}",
+                verdict(gap["pass"]),
+            ]
+        )
+        rows.append(
+            [
+                "vertical_lr: CKKS vs Paillier, time per epoch",
+                "Paillier s / CKKS s, same rows",
+                f"{up['value']:.0f}x",
+                f">= {up['limit']:.0f}x",
+                verdict(up["pass"]),
+            ]
+        )
     return rows
 
 
@@ -82,7 +103,7 @@ def _intro(doc: str | None) -> str:
 
 
 def render(document: dict[str, Any], *, workers: int) -> str:
-    from . import he_cost, utility_demo, utility_real
+    from . import he_cost, psi_throughput, utility_demo, utility_real, vertical_lr
 
     results = document["results"]
     machine = document["machine"]
@@ -147,6 +168,24 @@ def render(document: dict[str, Any], *, workers: int) -> str:
             _intro(he_cost.__doc__),
             "",
             he_cost.markdown(results["he_cost"], workers=workers),
+            "",
+        ]
+    if "vertical_lr" in results:
+        lines += [
+            "## 4. Vertical logistic regression (`vertical_lr`)",
+            "",
+            _intro(vertical_lr.__doc__),
+            "",
+            vertical_lr.markdown(results["vertical_lr"]),
+            "",
+        ]
+    if "psi" in results:
+        lines += [
+            "## 5. Private set intersection (`psi`)",
+            "",
+            _intro(psi_throughput.__doc__),
+            "",
+            psi_throughput.markdown(results["psi"]),
             "",
         ]
     lines += [

@@ -1,0 +1,183 @@
+"""Vertical logistic regression on real data: utility, and what CKKS costs against Paillier.
+
+FATE's vertical split of the UCI credit-default data: the guest holds the labels and 13
+features, the host 10 features of the same 30 000 clients; a seeded 25 % holdout evaluates.
+The same protocol (`privacy.vertical.lr`, every party in this process) runs with the CKKS
+codec and with the plaintext codec (no encryption: the baseline), against scikit-learn's
+logistic regression on the joined data (the limit), on the guest's features alone, and
+gradient-boosted trees on the joined data. For speed, one epoch of CKKS and of the Paillier
+codec (`phe` with gmpy2, 2048-bit keys, FATE's scheme) run on the same rows; Paillier runs
+on a subsample of the training rows (it costs minutes per full epoch here) and its time is
+scaled to the full epoch by rows, which is exact for this protocol (cost linear in rows).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import DATA_DIR, BenchError, fmt, progress, table, verdict
+
+EPOCHS = 8
+QUICK_EPOCHS = 1
+PAILLIER_ROWS = 2_048
+QUICK_PAILLIER_ROWS = 256
+TARGET_AUC_GAP = 0.005
+TARGET_SPEEDUP = 20.0
+HOLDOUT = 0.25
+SEED = 0
+
+
+def _load() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    folder = DATA_DIR / "credit"
+    paths = [folder / f"default_credit_hetero_{p}.csv" for p in ("guest", "host")]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise BenchError(f"benchmark data missing: {', '.join(missing)} (../shared/data)")
+    guest, host = (pd.read_csv(p) for p in paths)
+    host = host.set_index("id").loc[guest["id"]].reset_index()  # rows aligned as PSI would
+    xg = guest[[c for c in guest.columns if c.startswith("x")]].to_numpy(dtype=float)
+    xh = host[[c for c in host.columns if c.startswith("x")]].to_numpy(dtype=float)
+    return xg, xh, guest["y"].to_numpy(dtype=float)
+
+
+def _train(codec: str, xg, xh, y, *, epochs: int) -> tuple[Any, Any, list[float]]:  # type: ignore[no-untyped-def]
+    from privacy.vertical import (
+        CKKSHostCodec,
+        PlainCodec,
+        VerticalLRConfig,
+        VerticalLRGuest,
+        VerticalLRHost,
+        run_epoch,
+    )
+
+    config = VerticalLRConfig()
+    if codec == "ckks":
+        from privacy.vertical.ckks_guest import CKKSGuestCodec
+
+        guest_codec: Any = CKKSGuestCodec()
+        host_codec: Any = CKKSHostCodec(guest_codec.public_material())
+    elif codec == "paillier":
+        from privacy.vertical.paillier import PaillierGuestCodec, PaillierHostCodec
+
+        guest_codec = PaillierGuestCodec()
+        host_codec = PaillierHostCodec(guest_codec.public_material())
+    else:
+        guest_codec = host_codec = PlainCodec()
+    guest = VerticalLRGuest(xg, y, codec=guest_codec, config=config)
+    host = VerticalLRHost(xh, codec=host_codec, config=config)
+    seconds = []
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        run_epoch(guest, [host], epoch=epoch, seed=SEED)
+        seconds.append(time.perf_counter() - started)
+    return guest, host, seconds
+
+
+def run(work: Path, *, quick: bool) -> dict[str, Any]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    xg, xh, y = _load()
+    order = np.random.default_rng(SEED).permutation(y.size)
+    cut = int(y.size * (1 - HOLDOUT))
+    tr, te = order[:cut], order[cut:]
+    joined = np.hstack([xg, xh])
+    epochs = QUICK_EPOCHS if quick else EPOCHS
+    out: dict[str, Any] = {"rows_train": int(tr.size), "rows_test": int(te.size), "epochs": epochs}
+
+    progress("vertical_lr: references (scikit-learn on joined data and guest alone)")
+    sk = LogisticRegression(max_iter=2000).fit(joined[tr], y[tr])
+    out["auc_sklearn_joined"] = float(roc_auc_score(y[te], sk.decision_function(joined[te])))
+    alone = LogisticRegression(max_iter=2000).fit(xg[tr], y[tr])
+    out["auc_sklearn_guest"] = float(roc_auc_score(y[te], alone.decision_function(xg[te])))
+    gbt = HistGradientBoostingClassifier(random_state=SEED).fit(joined[tr], y[tr])
+    out["auc_gbt_joined"] = float(roc_auc_score(y[te], gbt.predict_proba(joined[te])[:, 1]))
+
+    for codec in ("plain", "ckks"):
+        progress(f"vertical_lr: {codec} protocol, {epochs} epochs on {tr.size:,} rows")
+        guest, host, seconds = _train(codec, xg[tr], xh[tr], y[tr], epochs=epochs)
+        logits = guest.logits(xg[te], [host.score_part(xh[te])])
+        out[codec] = {
+            "auc": float(roc_auc_score(y[te], logits)),
+            "s_per_epoch": float(np.median(seconds)),
+            "host_weights": host.weights.tolist(),
+        }
+        progress(
+            f"vertical_lr: {codec} AUC {out[codec]['auc']:.4f}, {np.median(seconds):.2f} s/epoch"
+        )
+
+    rows = QUICK_PAILLIER_ROWS if quick else PAILLIER_ROWS
+    sub = tr[:rows]
+    speed: dict[str, Any] = {"rows": rows}
+    for codec in ("ckks", "paillier"):
+        progress(f"vertical_lr: one epoch of {codec} on {rows:,} rows")
+        guest, host, seconds = _train(codec, xg[sub], xh[sub], y[sub], epochs=1)
+        speed[codec] = {"seconds": seconds[0], "host_weights": host.weights.tolist()}
+    speed["weights_agree"] = bool(
+        np.allclose(speed["ckks"]["host_weights"], speed["paillier"]["host_weights"], atol=1e-3)
+    )
+    speed["paillier_full_epoch_s"] = speed["paillier"]["seconds"] * tr.size / rows
+    speed["speedup"] = speed["paillier"]["seconds"] / speed["ckks"]["seconds"]
+    out["speed"] = speed
+    out["auc_gap"] = out["auc_sklearn_joined"] - out["ckks"]["auc"]
+    out["targets"] = {
+        "auc_gap": {"value": out["auc_gap"], "limit": TARGET_AUC_GAP,
+                    "pass": abs(out["auc_gap"]) <= TARGET_AUC_GAP},
+        "speedup": {"value": speed["speedup"], "limit": TARGET_SPEEDUP,
+                    "pass": speed["speedup"] >= TARGET_SPEEDUP},
+    }  # fmt: skip
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    gap = result["targets"]["auc_gap"]
+    speed = result["speed"]
+    rows = [
+        ["scikit-learn LogisticRegression, joined data (the limit)",
+         fmt(result["auc_sklearn_joined"]), "-", "-"],
+        ["vertical LR, CKKS (guest + host, this protocol)", fmt(result["ckks"]["auc"]),
+         f"{result['ckks']['s_per_epoch']:.2f}",
+         f"{verdict(gap['pass'])} (gap {gap['value']:+.4f}, <= {gap['limit']})"],
+        ["vertical LR, plaintext protocol (no encryption)", fmt(result["plain"]["auc"]),
+         f"{result['plain']['s_per_epoch']:.3f}", "-"],
+        ["scikit-learn LogisticRegression, guest's features alone",
+         fmt(result["auc_sklearn_guest"]), "-", "-"],
+        ["gradient-boosted trees (HistGradientBoosting), joined data",
+         fmt(result["auc_gbt_joined"]), "-", "-"],
+    ]  # fmt: skip
+    ratio = result["ckks"]["s_per_epoch"] / max(result["plain"]["s_per_epoch"], 1e-9)
+    up = result["targets"]["speedup"]
+    speed_rows = [
+        ["CKKS", f"{speed['ckks']['seconds']:.2f}", f"{result['ckks']['s_per_epoch']:.2f}"],
+        ["Paillier (phe + gmpy2, 2048-bit)", f"{speed['paillier']['seconds']:.1f}",
+         f"{speed['paillier_full_epoch_s']:.0f} (scaled by rows)"],
+    ]  # fmt: skip
+    return "\n".join(
+        [
+            table(["model", "AUC (25 % holdout)", "s / epoch", "target"], rows),
+            "",
+            f"{result['rows_train']:,} training rows, {result['rows_test']:,} test rows, "
+            f"{result['epochs']} epoch(s) of mini-batches of 1 024 rows, learning rate 0.15. "
+            "CKKS: N = 8192, chain [60, 40, 40, 60], scale 2^40, one ciphertext per batch of "
+            "residuals, one ciphertext-plaintext product per host column.",
+            "",
+            f"Speed on the same {speed['rows']:,} rows (one epoch each; both give the same "
+            f"host weights: {'yes' if speed['weights_agree'] else 'NO'}):",
+            "",
+            table(["scheme", f"s / epoch of {speed['rows']:,} rows", "s / full epoch"], speed_rows),
+            "",
+            f"CKKS is **{up['value']:.0f}x** faster than Paillier "
+            f"({verdict(up['pass'])}, target >= {up['limit']:.0f}x). CKKS costs "
+            f"{ratio:.0f}x the plaintext protocol with every party in one process, where the "
+            "plaintext protocol is a few numpy products per batch; the comparison that FATE's "
+            "7.5x refers to (both through the federation's messaging) needs the Flower relay "
+            "of the vertical mode, which is not built yet.",
+        ]
+    )
