@@ -113,9 +113,12 @@ def _train(federation: Path, report: Path | None) -> None:
     for warning in spec.warnings:
         console.print(f"[bold red]WARNING[/]: {warning}")
     ensure_keys(spec, console=console)
+    how = f"strategy {spec.strategy}"
+    if spec.vertical is not None:
+        how = f"vertical (PSI, then vertical LR; labels at {spec.vertical.guest})"
     console.print(
         f"Federation [bold]{spec.name}[/]: model {spec.model}, {len(spec.participants)} "
-        f"participants, {spec.rounds} rounds, privacy {spec.privacy}, strategy {spec.strategy}"
+        f"participants, {spec.rounds} rounds, privacy {spec.privacy}, {how}"
     )
     result = simulate(spec, report_path=report, on_round=lambda r: print_round(console, spec, r))
     print_summary(console, result.report)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -58,13 +58,15 @@ def run_handshake(
     grid: Grid,
     nodes: Sequence[int],
     *,
-    schema: TabularSchema,
+    schema: TabularSchema | Mapping[str, TabularSchema],
     fingerprint: str | None,
     federation: str,
     timeout_s: float | None,
     order: Sequence[str] = (),
 ) -> Roster:
     """Query every node and accept only those matching the federation's schema and keys.
+
+    ``schema`` is one schema for all (horizontal) or each participant's own (vertical).
 
     The roster lists participants in ``order`` (the federation file's), whatever order
     their answers came in, then any others by name.
@@ -113,12 +115,21 @@ def run_handshake(
 
 
 def _screen(
-    content: RecordDict, *, schema: TabularSchema, fingerprint: str | None, taken: Iterable[str]
+    content: RecordDict,
+    *,
+    schema: TabularSchema | Mapping[str, TabularSchema],
+    fingerprint: str | None,
+    taken: Iterable[str],
 ) -> ParticipantRecord:
     """One handshake answer as a participant record, accepted or with the refusal reason."""
     info, metrics = wire.config_of(content, wire.INFO), wire.metrics_of(content)
     name = wire.config_str(info, "participant")
-    reason = _mismatch(info, schema=schema, fingerprint=fingerprint, name=name)
+    if isinstance(schema, TabularSchema):
+        reason = _mismatch(info, schema=schema, fingerprint=fingerprint, name=name)
+    elif name in schema:
+        reason = _mismatch(info, schema=schema[name], fingerprint=fingerprint, name=name)
+    else:
+        reason = f"participant {name!r} is not in this federation"
     if reason is None and name in taken:
         reason = f"participant {name!r} answered from two nodes"
     excluded = {

@@ -24,7 +24,13 @@ def publish(
     """
     report = result.report
     registered = None
-    if report.final.get("rounds_ok", 0) > 0:
+    if result.model is None:
+        logger.warning(
+            "%s: a vertical model stays in parts at its parties (their weights in each node's "
+            "state folder); registry entries for vertical models come with their ONNX parts",
+            spec.name,
+        )
+    elif report.final.get("rounds_ok", 0) > 0:
         registered = ModelRegistry(registry_dir(spec)).register(
             model=result.model,
             name=spec.name,

@@ -47,7 +47,8 @@ class FederationResult:
     """The report and the final global model of a finished federation."""
 
     report: FederationReport
-    model: torch.nn.Module
+    #: None for a vertical federation: its model lives in parts, one per party.
+    model: torch.nn.Module | None
     n_features: int
 
 

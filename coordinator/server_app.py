@@ -18,6 +18,7 @@ from models.federation import FederationSpec, load_federation
 
 from .publish import publish
 from .rounds import FederationResult, RoundListener, run_federation
+from .vertical import run_vertical
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def make_server_app(
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        result = run_federation(grid, spec, on_round=on_round)
+        result = _run(grid, spec, on_round=on_round)
         publish(spec, result, report_path=report_path)
         if on_done is not None:
             on_done(result)
@@ -53,5 +54,15 @@ def main(grid: Grid, context: Context) -> None:
         raise SystemExit('run config needs federation="/path/to/federation.toml"')
     spec = load_federation(Path(str(federation)))
     report = context.run_config.get("report")
-    result = run_federation(grid, spec)
+    result = _run(grid, spec)
     publish(spec, result, report_path=Path(str(report)) if report else None)
+
+
+def _run(
+    grid: Grid, spec: FederationSpec, *, on_round: RoundListener | None = None
+) -> FederationResult:
+    """A horizontal federation (rounds of FedAvg) or a vertical one (PSI + vertical LR)."""
+    if spec.mode == "vertical":
+        report = run_vertical(grid, spec, on_round=on_round)
+        return FederationResult(report=report, model=None, n_features=0)
+    return run_federation(grid, spec, on_round=on_round)

@@ -30,6 +30,12 @@ from typing import Any, Final, Literal, cast
 
 from models.errors import FederationFileError, SchemaError, did_you_mean
 from models.schema import TabularSchema
+from models.vertical_spec import (
+    VERTICAL_MODELS,
+    VERTICAL_PRIVACY,
+    VerticalSpec,
+    check_vertical_participants,
+)
 
 __all__ = [
     "CKKS_MAX_COEFF_MODULUS_BITS",
@@ -152,7 +158,7 @@ class FederationSpec:
     path: Path
     name: str
     model: str
-    mode: Literal["horizontal"]
+    mode: Literal["horizontal", "vertical"]
     privacy: PrivacyMode
     strategy: Strategy
     proximal_mu: float | None
@@ -172,6 +178,8 @@ class FederationSpec:
     output_dir: Path
     participants: tuple[ParticipantSpec, ...]
     warnings: tuple[str, ...] = ()
+    #: Set exactly when ``mode`` is "vertical" (see :mod:`models.vertical_spec`).
+    vertical: VerticalSpec | None = None
 
     def participant(self, name: str) -> ParticipantSpec:
         """The participant called ``name``."""
@@ -235,7 +243,7 @@ def _iso_utc(moment: datetime) -> str:
 # --- reading ---------------------------------------------------------------------------
 
 _KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "": ("federation", "privacy", "schema", "evaluation", "output", "participants"),
+    "": ("federation", "privacy", "schema", "evaluation", "output", "participants", "vertical"),
     "federation": (
         "name", "model", "mode", "privacy", "strategy", "proximal_mu", "rounds",
         "min_participants", "local_epochs", "batch_size", "learning_rate", "hidden", "seed",
@@ -245,6 +253,7 @@ _KEYS: Final[dict[str, tuple[str, ...]]] = {
     "privacy.dp": ("target_epsilon", "delta", "max_grad_norm", "accountant", "budget_epsilon"),
     "privacy.he": ("poly_modulus_degree", "coeff_mod_bit_sizes", "global_scale_bits", "keys_dir"),
     "evaluation": ("file",),
+    "vertical": ("holdout", "l2", "feature_clip_norm", "label_noise_multiplier"),
     "output": ("dir",),
     "participants": ("name", "file", "categories", "consent_db", "subject_column", "schema"),
 }  # fmt: skip
@@ -407,7 +416,15 @@ class _Reader:
         privacy = self._privacy_mode(fed)
         strategy = cast(Strategy, fed.choice("strategy", ("fedavg", "fedprox"), "fedavg"))
         schema = self.root.schema("schema")
-        if schema is None and model in _GENERIC_MODELS:
+        mode = self._mode(fed)
+        vertical = (
+            self._vertical(fed, model, privacy, schema, participants)
+            if mode == "vertical"
+            else None
+        )
+        if self.root.has("vertical") and vertical is None:
+            raise self.root.error("vertical", "applies only to mode 'vertical'")
+        if schema is None and model in _GENERIC_MODELS and vertical is None:
             raise self.root.error(
                 "schema", f"missing: model {model!r} needs a [schema] table "
                 "(only named product models bring their own)"
@@ -419,7 +436,7 @@ class _Reader:
             path=self.path,
             name=fed.name("name"),
             model=model,
-            mode=self._mode(fed),
+            mode=mode,
             privacy=privacy,
             strategy=strategy,
             proximal_mu=self._proximal_mu(fed, strategy),
@@ -439,13 +456,60 @@ class _Reader:
             output_dir=output.path("dir", "runs") if output else self.root.base / "runs",
             participants=participants,
             warnings=tuple(self.warnings),
+            vertical=vertical,
         )
 
-    def _mode(self, fed: _Table) -> Literal["horizontal"]:
-        if fed.has("mode") and fed.data["mode"] == "vertical":
-            raise fed.error("mode", "vertical federations arrive in a later release")
-        fed.choice("mode", ("horizontal",), "horizontal")
-        return "horizontal"
+    def _mode(self, fed: _Table) -> Literal["horizontal", "vertical"]:
+        mode = fed.choice("mode", ("horizontal", "vertical"), "horizontal")
+        return "vertical" if mode == "vertical" else "horizontal"
+
+    def _vertical(
+        self,
+        fed: _Table,
+        model: str,
+        privacy: PrivacyMode,
+        schema: TabularSchema | None,
+        participants: tuple[ParticipantSpec, ...],
+    ) -> VerticalSpec:
+        if model not in VERTICAL_MODELS:
+            raise fed.error("model", f"vertical federations train {', '.join(VERTICAL_MODELS)}; "
+                            f"got {model!r}")  # fmt: skip
+        if str(privacy) not in VERTICAL_PRIVACY:
+            raise fed.error(
+                "privacy", f"vertical federations use 'he' (CKKS residuals) or 'none'; label "
+                "privacy against hosts is [vertical] label_noise_multiplier, got "
+                f"{str(privacy)!r}"
+            )  # fmt: skip
+        if schema is not None:
+            raise self.root.error(
+                "schema", "a vertical federation has no shared schema: each participant "
+                "declares its own"
+            )  # fmt: skip
+        guest, hosts = check_vertical_participants(
+            file=self.root.file, schemas=[(p.name, p.schema) for p in participants]
+        )
+        table = self.root.table("vertical", "vertical")
+        table = table or _Table(self.root.file, "vertical", {}, kind="vertical",
+                                base=self.root.base)  # fmt: skip
+        holdout = table.positive("holdout", 0.25)
+        if holdout >= 1:
+            raise table.error("holdout", f"must be below 1, got {holdout}")
+        noise = (
+            table.positive("label_noise_multiplier")
+            if table.has("label_noise_multiplier")
+            else None
+        )
+        l2 = float(table._get("l2", (int, float), "a number", 1e-4))
+        if l2 < 0:
+            raise table.error("l2", f"must be >= 0, got {l2}")
+        return VerticalSpec(
+            guest=guest,
+            hosts=hosts,
+            holdout=holdout,
+            l2=l2,
+            feature_clip_norm=table.positive("feature_clip_norm", 8.0),
+            label_noise_multiplier=noise,
+        )
 
     def _privacy_mode(self, fed: _Table) -> PrivacyMode:
         mode = PrivacyMode(fed.choice("privacy", tuple(m.value for m in PrivacyMode), "dp+he"))

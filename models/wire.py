@@ -11,7 +11,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
-from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from .errors import MessageError
 
@@ -21,6 +22,8 @@ HANDSHAKE: Final = "query.handshake"
 TRAIN: Final = "train"
 #: Ask the key holder to decrypt an aggregate (CKKS modes only).
 DECRYPT: Final = "query.decrypt"
+#: One step of a vertical federation's protocol (PSI, vertical LR); the config's "op" names it.
+VERTICAL: Final = "query.vertical"
 
 #: Plain model parameters (global model going out, or a plain update coming back).
 ARRAYS: Final = "arrays"
@@ -32,6 +35,8 @@ METRICS: Final = "metrics"
 ENCRYPTED: Final = "encrypted"
 #: Descriptive answers (schema JSON, participant name, refusal reasons).
 INFO: Final = "info"
+#: Named byte strings and float vectors of a vertical protocol step (ciphertexts, logits).
+PAYLOAD: Final = "payload"
 
 #: Metric key holding the number of training examples a reply stands for.
 NUM_EXAMPLES: Final = "num-examples"
@@ -181,3 +186,44 @@ def _show(value: object) -> str:
     if len(text) > _SHOW_CHARS:
         text = text[: _SHOW_CHARS - 1] + "…"
     return f"{text} ({type(value).__name__})"
+
+
+# --- Vertical payloads -------------------------------------------------------------------
+
+
+def payload_record(items: dict[str, bytes | np.ndarray]) -> ArrayRecord:
+    """Byte strings (as uint8 arrays) and float vectors (as float64 arrays), by name."""
+    arrays = {}
+    for name, value in items.items():
+        if isinstance(value, bytes | bytearray):
+            arrays[name] = Array(np.frombuffer(bytes(value), dtype=np.uint8))
+        else:
+            arrays[name] = Array(np.ascontiguousarray(value, dtype=np.float64))
+    return ArrayRecord(arrays)
+
+
+def payload_bytes(content: RecordDict, name: str) -> bytes:
+    """A byte string of a :func:`payload_record`; anything else is a MessageError."""
+    array = _payload_item(content, name)
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise MessageError(
+            f"payload {name!r} must be a byte string, got {array.dtype} {array.shape}"
+        )
+    return array.tobytes()
+
+
+def payload_vector(content: RecordDict, name: str, *, size: int | None = None) -> np.ndarray:
+    """A finite float vector of a :func:`payload_record` (of ``size`` values if given)."""
+    array = _payload_item(content, name)
+    if array.dtype != np.float64 or array.ndim != 1 or not np.all(np.isfinite(array)):
+        raise MessageError(f"payload {name!r} must be a finite float vector")
+    if size is not None and array.size != size:
+        raise MessageError(f"payload {name!r} holds {array.size} values, expected {size}")
+    return array
+
+
+def _payload_item(content: RecordDict, name: str) -> np.ndarray:
+    record = _record(content, PAYLOAD, ArrayRecord)
+    if name not in record:
+        raise MessageError(f"payload lacks {name!r}")
+    return record[name].numpy()

@@ -33,8 +33,8 @@ def ensure_keys(spec: FederationSpec, *, console: Console, force: bool = False) 
     stands in for the real ceremony; in a deployment run ``fedrisk keys provision`` on the
     participants' side and copy only ``coordinator/public.ckks`` to the coordinator.
     """
-    if not spec.privacy.uses_he:
-        return
+    if not spec.privacy.uses_he or spec.mode == "vertical":
+        return  # a vertical guest makes a fresh key set of its own for every run
     names = [p.name for p in spec.participants]
     have = public_key_path(spec).exists() and all(secret_key_path(spec, n).exists() for n in names)
     if have and not force:

@@ -42,6 +42,7 @@ from .keys import load_secret
 from .local_data import ParticipantError, declared_schema, load_eligible, participant_spec
 from .local_training import RoundPlan, train_round
 from .mods import make_encrypt_mod
+from .vertical_node import handle_vertical
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ def make_client_app(federation: Path | None = None, *, extra_mods: Sequence[Mod]
     def decrypt(msg: Message, context: Context) -> Message:
         return _guard(msg, context, resolver, _decrypt)
 
+    @app.query("vertical")
+    def vertical(msg: Message, context: Context) -> Message:
+        return _guard(msg, context, resolver, _vertical)
+
     return app
 
 
@@ -135,7 +140,7 @@ def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) ->
         "schema-hash": schema.hash(),
         "fingerprint": "",
     }
-    if spec.privacy.uses_he:
+    if spec.privacy.uses_he and spec.mode == "horizontal":
         info["fingerprint"] = load_secret(secret_key_path(spec, participant.name)).fingerprint
     metrics: dict[str, MetricRecordValues] = {
         "rows-total": eligible.rows_total,
@@ -207,6 +212,11 @@ def _decrypt(msg: Message, context: Context, resolver: ParticipantResolver) -> M
     logger.info("decrypted an aggregate of %d updates", contributors)
     content = RecordDict({wire.ARRAYS: ArrayRecord([values])})
     return Message(content, reply_to=msg)
+
+
+def _vertical(msg: Message, context: Context, resolver: ParticipantResolver) -> Message:
+    spec, participant = resolver.participant(context)
+    return Message(handle_vertical(msg.content, spec, participant), reply_to=msg)
 
 
 def _plan(config: ConfigRecord) -> RoundPlan:

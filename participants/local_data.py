@@ -76,7 +76,7 @@ def load_eligible(spec: FederationSpec, participant: ParticipantSpec) -> Eligibl
     purpose covering every data category this participant declares (DESIGN.md, Consent).
     """
     schema = declared_schema(spec, participant)
-    data = load_table(participant.file, schema)
+    data = load_table(participant.file, schema, require_label=schema.label is not None)
     if participant.consent_db is None:
         return EligibleData(data=data, rows_total=len(data.ids))
     subjects = _subjects(participant, data)

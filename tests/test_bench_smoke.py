@@ -33,5 +33,11 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["errors"] == {}
-    assert set(results["results"]) == {"utility_real", "utility_demo", "he_cost"}
+    assert set(results["results"]) == {
+        "utility_real",
+        "utility_demo",
+        "he_cost",
+        "vertical_lr",
+        "psi",
+    }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")

@@ -45,9 +45,18 @@ class Blinder:
 
     __slots__ = ("_scalar", "_workers")
 
-    def __init__(self, *, workers: int | None = None) -> None:
-        self._scalar = rbcl.crypto_core_ristretto255_scalar_random()
+    def __init__(self, *, workers: int | None = None, scalar: bytes | None = None) -> None:
+        if scalar is not None and (not isinstance(scalar, bytes) or len(scalar) != 32):
+            raise PSIError("a PSI secret scalar is 32 bytes")
+        self._scalar = scalar or rbcl.crypto_core_ristretto255_scalar_random()
         self._workers = workers
+
+    def secret_bytes(self, *, include_secret: bool) -> bytes:
+        """The secret scalar, for a party's own state file between two protocol messages;
+        ``include_secret=True`` must be explicit."""
+        if include_secret is not True:
+            raise PSIError("exporting a PSI secret scalar needs include_secret=True")
+        return bytes(self._scalar)
 
     def blind(self, elements: Sequence[bytes]) -> list[bytes]:
         """Each element to the power of the secret scalar; invalid encodings are refused."""

@@ -114,6 +114,38 @@ class PSIGuest:
         self._reveal_to_host = reveal_to_host
         self._host_positions: tuple[int, ...] | None = None
 
+    def export_state(self, *, include_secret: bool) -> dict[str, object]:
+        """Everything needed to resume between offer and finish (secret scalar included),
+        for the party's own state file; ``include_secret=True`` must be explicit."""
+        return {
+            "role": "guest",
+            "ids": list(self._ids),
+            "order": list(self._order),
+            "session": self._session.hex(),
+            "scalar": self._blinder.secret_bytes(include_secret=include_secret).hex(),
+            "reveal_to_host": self._reveal_to_host,
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, object], *, workers: int | None = None) -> PSIGuest:
+        """A guest from :meth:`export_state` output."""
+        guest = cls.__new__(cls)
+        try:
+            guest._ids = [str(i) for i in state["ids"]]  # type: ignore[attr-defined]
+            guest._order = [int(i) for i in state["order"]]  # type: ignore[attr-defined]
+            guest._session = bytes.fromhex(str(state["session"]))
+            scalar = bytes.fromhex(str(state["scalar"]))
+            guest._reveal_to_host = bool(state["reveal_to_host"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PSIError(f"unreadable PSI guest state: {exc}") from exc
+        if state.get("role") != "guest" or sorted(guest._order) != list(range(len(guest._ids))):
+            raise PSIError("PSI state is not a guest's, or its order is damaged")
+        guest._format = id_format(guest._ids)
+        guest._blinder = Blinder(workers=workers, scalar=scalar)
+        guest._workers = workers
+        guest._host_positions = None
+        return guest
+
     def offer(self) -> PSIOffer:
         hashed = hash_ids(
             [self._ids[i].encode() for i in self._order],
@@ -131,6 +163,32 @@ class PSIGuest:
 
     def finish(self, answer: PSIAnswer) -> PSIResult:
         """Match the answer; the guest's ids in X ∩ Y (an empty intersection is an error)."""
+        result, _ = self.finish_many([answer])
+        return result
+
+    def finish_many(self, answers: Sequence[PSIAnswer]) -> tuple[PSIResult, tuple[PSIReveal, ...]]:
+        """Several hosts answered the same offer: the ids every one of them shares with the
+        guest, and for each host the reveal of exactly those rows (in host order)."""
+        if not answers:
+            raise PSIError("finish_many needs at least one host's answer")
+        matches = [self._match(answer) for answer in answers]
+        shared = set(matches[0])
+        for match in matches[1:]:
+            shared &= set(match)
+        ids = tuple(self._ids[i] for i in sorted(shared))
+        _refuse_empty(ids, own=len(self._ids), other=min(a.host_count for a in answers))
+        reveals = tuple(
+            PSIReveal(session=self._session, positions=tuple(sorted(m[i] for i in shared)))
+            for m in matches
+        )
+        self._host_positions = reveals[0].positions
+        self._reveals = reveals
+        return PSIResult(
+            ids=ids, own_count=len(self._ids), other_count=answers[0].host_count
+        ), reveals
+
+    def _match(self, answer: PSIAnswer) -> dict[int, int]:
+        """Guest row index -> position in that host's shuffled list, for the shared ids."""
         _session_of(answer, self._session, "the host's answer")
         reason = self._format.mismatch(answer.id_format)
         if reason is not None:
@@ -144,18 +202,11 @@ class PSIGuest:
             )
         )
         position_of = {element: i for i, element in enumerate(theirs)}
-        shared: list[int] = []
-        host_positions: list[int] = []
-        for shuffled, element in enumerate(mine):
-            hit = position_of.get(element)
-            if hit is not None:
-                shared.append(self._order[shuffled])
-                host_positions.append(hit)
-        shared_order = sorted(range(len(shared)), key=shared.__getitem__)
-        ids = tuple(self._ids[shared[i]] for i in shared_order)
-        _refuse_empty(ids, own=len(self._ids), other=answer.host_count)
-        self._host_positions = tuple(sorted(host_positions))
-        return PSIResult(ids=ids, own_count=len(self._ids), other_count=answer.host_count)
+        return {
+            self._order[shuffled]: position_of[element]
+            for shuffled, element in enumerate(mine)
+            if element in position_of
+        }
 
     def reveal(self) -> PSIReveal:
         """The host's matched positions; only in reveal-to-host mode, after :meth:`finish`."""
@@ -185,6 +236,39 @@ class PSIHost:
         self._session: bytes | None = None
         self._reveal_allowed = False
         self._guest_count = 0
+
+    def export_state(self) -> dict[str, object]:
+        """What the host needs after answering to read a reveal (no secret: the scalar is
+        not needed any more)."""
+        if self._session is None:
+            raise PSIError("answer() the guest's offer before saving the host's state")
+        return {
+            "role": "host",
+            "ids": list(self._ids),
+            "order": list(self._order),
+            "session": self._session.hex(),
+            "reveal_allowed": self._reveal_allowed,
+            "guest_count": self._guest_count,
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, object]) -> PSIHost:
+        """A host that can :meth:`learn` a reveal, from :meth:`export_state` output."""
+        host = cls.__new__(cls)
+        try:
+            host._ids = [str(i) for i in state["ids"]]  # type: ignore[attr-defined]
+            host._order = [int(i) for i in state["order"]]  # type: ignore[attr-defined]
+            host._session = bytes.fromhex(str(state["session"]))
+            host._reveal_allowed = bool(state["reveal_allowed"])
+            host._guest_count = int(state["guest_count"])  # type: ignore[call-overload]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PSIError(f"unreadable PSI host state: {exc}") from exc
+        if state.get("role") != "host" or sorted(host._order) != list(range(len(host._ids))):
+            raise PSIError("PSI state is not a host's, or its order is damaged")
+        host._format = id_format(host._ids)
+        host._blinder = Blinder()
+        host._workers = None
+        return host
 
     def answer(self, offer: PSIOffer) -> PSIAnswer:
         if not isinstance(offer.session, bytes) or len(offer.session) != _SESSION_BYTES:

@@ -14,6 +14,7 @@ from .lr import (
     VerticalLRGuest,
     VerticalLRHost,
     batch_plan,
+    holdout_split,
     run_epoch,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "VerticalLRGuest",
     "VerticalLRHost",
     "batch_plan",
+    "holdout_split",
     "run_epoch",
 ]

@@ -28,15 +28,23 @@ class CKKSGuestCodec:
 
     name = "ckks"
 
-    def __init__(self, params: CKKSParams = VERTICAL_CKKS) -> None:
+    def __init__(
+        self, params: CKKSParams = VERTICAL_CKKS, *, secret: SecretContext | None = None
+    ) -> None:
+        params = secret.params if secret is not None else params
         if len(params.coeff_mod_bit_sizes) < 4:
             raise InvalidParametersError(
                 "vertical LR multiplies once and then adds masks: it needs at least two data "
                 f"primes after the first (e.g. [60, 40, 40, 60]), got {params.coeff_mod_bit_sizes}"
             )
-        self._secret = SecretContext.generate(params)
+        self._secret = secret if secret is not None else SecretContext.generate(params)
         self.slots = params.slots
         self.decryptions = 0
+
+    @property
+    def secret(self) -> SecretContext:
+        """The guest's key set (to keep in its own state folder between messages)."""
+        return self._secret
 
     def public_material(self) -> bytes:
         return self._secret.public().serialize()

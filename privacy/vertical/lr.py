@@ -29,7 +29,7 @@ import numpy as np
 
 from ..dp.events import DPEvent
 from ..errors import InvalidParametersError
-from .codecs import GuestCodec, HostCodec
+from .codecs import GuestCodec, HostCodec, MaskedColumns
 
 __all__ = [
     "BatchPlan",
@@ -37,6 +37,7 @@ __all__ = [
     "VerticalLRGuest",
     "VerticalLRHost",
     "batch_plan",
+    "holdout_split",
     "run_epoch",
 ]
 
@@ -83,6 +84,15 @@ def batch_plan(n_rows: int, *, batch_rows: int, epoch: int, seed: int) -> BatchP
     return BatchPlan(epoch, tuple(np.array_split(order, max(1, math.ceil(n_rows / batch_rows)))))
 
 
+def holdout_split(n_rows: int, *, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training and holdout positions of the aligned rows (the same on every side)."""
+    if not 0 <= holdout < 1:
+        raise InvalidParametersError(f"holdout must be in [0, 1), got {holdout}")
+    order = np.random.default_rng([seed, 17]).permutation(n_rows)
+    n_test = round(n_rows * holdout)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
 def standardise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and scales of a party's own features (zero-variance columns: scale 1)."""
     mean = features.mean(axis=0)
@@ -127,15 +137,30 @@ class VerticalLRHost(_Party):
     def partial_logits(self, rows: np.ndarray) -> np.ndarray:
         return self._x[rows] @ self.weights
 
+    def answer(self, rows: np.ndarray, residuals: bytes) -> MaskedColumns:
+        """Step 3: masked products of the batch's columns; the mask totals stay here."""
+        return self.codec.masked_columns(residuals, self._x[rows])
+
+    def apply_masked(
+        self, rows: np.ndarray, masked_sums: np.ndarray, mask_totals: np.ndarray
+    ) -> None:
+        """Step 5: unmask the guest's column sums and take a gradient step."""
+        sums = np.asarray(masked_sums, dtype=np.float64)
+        if sums.shape != self.weights.shape or not np.all(np.isfinite(sums)):
+            raise InvalidParametersError(
+                f"expected {self.weights.size} finite column sums, got shape {sums.shape}"
+            )
+        gradient = (sums - mask_totals) / rows.size
+        self.weights -= self.config.learning_rate * (gradient + self.config.l2 * self.weights)
+
     def masked_products(self, step: int, rows: np.ndarray, residuals: bytes) -> bytes:
-        answer = self.codec.masked_columns(residuals, self._x[rows])
+        answer = self.answer(rows, residuals)
         self._pending[step] = (rows, answer.mask_totals)
         return answer.payload
 
     def apply(self, step: int, masked_sums: np.ndarray) -> None:
         rows, totals = self._pending.pop(step)
-        gradient = (np.asarray(masked_sums, dtype=np.float64) - totals) / rows.size
-        self.weights -= self.config.learning_rate * (gradient + self.config.l2 * self.weights)
+        self.apply_masked(rows, masked_sums, totals)
 
     def score_part(self, features: np.ndarray) -> np.ndarray:
         """Partial logits for new rows of this host (serving: the host's ONNX part)."""

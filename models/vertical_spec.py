@@ -1,0 +1,71 @@
+"""The vertical part of a federation file: who holds the labels, holdout, protocol settings.
+
+In a vertical federation (``mode = "vertical"``) the participants hold *different* columns
+of the same subjects. Each ``[[participants]]`` entry declares its own ``schema`` (id column
+and features); exactly one also names the ``label`` column: that party is the guest, the
+others are hosts. Ids are aligned by private set intersection before training, so the
+files need not list the same subjects, in the same order or at all.
+
+```toml
+[vertical]                 # all optional
+holdout = 0.25             # share of the aligned rows kept out of training for evaluation
+l2 = 0.0001                # L2 penalty of every party's weights
+feature_clip_norm = 8.0    # per-row L2 clip of each party's standardised features
+label_noise_multiplier = 1.0   # Gaussian noise on the gradients released to hosts (label DP)
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.errors import FederationFileError
+
+__all__ = ["VerticalSpec"]
+
+#: What vertical federations support today: CKKS-protected vertical logistic regression.
+VERTICAL_MODELS = ("logistic",)
+VERTICAL_PRIVACY = ("he", "none")
+
+
+@dataclass(frozen=True)
+class VerticalSpec:
+    """Validated ``[vertical]`` settings and the label holder's name."""
+
+    guest: str
+    hosts: tuple[str, ...]
+    holdout: float = 0.25
+    l2: float = 1e-4
+    feature_clip_norm: float = 8.0
+    label_noise_multiplier: float | None = None
+
+
+def check_vertical_participants(
+    *, file: str, schemas: list[tuple[str, object]]
+) -> tuple[str, tuple[str, ...]]:
+    """The guest (the one participant whose schema names a label) and the hosts.
+
+    ``schemas`` lists (participant name, its schema or None) in file order.
+    """
+    if len(schemas) < 2:
+        raise FederationFileError(
+            file=file, key="participants", reason="a vertical federation needs at least two"
+        )
+    for index, (name, schema) in enumerate(schemas):
+        if schema is None:
+            raise FederationFileError(
+                file=file,
+                key=f"participants[{index}].schema",
+                reason=f"missing: in a vertical federation {name!r} declares its own "
+                "schema = { id = ..., features = [...] } (and the label holder a label)",
+            )
+    labelled = [name for name, schema in schemas if getattr(schema, "label", None)]
+    if len(labelled) != 1:
+        found = ", ".join(labelled) or "none"
+        raise FederationFileError(
+            file=file,
+            key="participants",
+            reason=f"exactly one participant's schema must name the label column (found: {found})",
+        )
+    guest = labelled[0]
+    return guest, tuple(name for name, _ in schemas if name != guest)
