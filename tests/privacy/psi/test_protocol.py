@@ -158,3 +158,32 @@ def test_threaded_blinding_matches_single_threaded() -> None:
     threaded._scalar = blinder._scalar  # the same secret, two schedules
 
     assert threaded.blind(elements) == blinder.blind(elements)
+
+
+def test_two_hosts_get_only_the_rows_all_three_share() -> None:
+    guest = PSIGuest(["1", "2", "3", "4", "5"], reveal_to_host=True)
+    first, second = PSIHost(["2", "3", "4", "9"]), PSIHost(["4", "3", "8", "5"])
+    offer = guest.offer()
+
+    result, reveals = guest.finish_many([first.answer(offer), second.answer(offer)])
+
+    assert result.ids == ("3", "4")
+    assert set(first.learn(reveals[0]).ids) == set(second.learn(reveals[1]).ids) == {"3", "4"}
+
+
+def test_parties_resume_from_their_saved_state() -> None:
+    guest, host = PSIGuest(["a1", "b2", "c3"], reveal_to_host=True), PSIHost(["c3", "a1", "z9"])
+    offer = guest.offer()
+    answer = host.answer(offer)
+
+    resumed_guest = PSIGuest.restore(guest.export_state(include_secret=True))
+    resumed_host = PSIHost.restore(host.export_state())
+    result, [reveal] = resumed_guest.finish_many([answer])
+
+    assert result.ids == ("a1", "c3")
+    assert resumed_host.learn(reveal).ids == ("c3", "a1")
+    with pytest.raises(PSIError, match="include_secret=True"):
+        guest.export_state(include_secret=False)
+    damaged = dict(guest.export_state(include_secret=True), order=[0, 0, 1])
+    with pytest.raises(PSIError, match="damaged"):
+        PSIGuest.restore(damaged)
