@@ -1,0 +1,150 @@
+"""A vertical model served in parts: one ONNX graph per party plus a combiner.
+
+DESIGN.md, Serving: a vertical model version is a set of *parts*, each run on its party's
+node over that party's own features, and a *combiner* at the coordinator. Raw features
+never leave a party at scoring time: only its part's output does.
+
+For vertical logistic regression a party's part computes its partial logit exactly as the
+party did in training: standardise with the training mean and scale, clip each row to the
+feature clip norm, multiply by the party's weights. The combiner adds the parts and the
+guest's bias and applies the sigmoid. Graphs compute in float64 (the input is float32
+``features``, as for every fedrisk graph), so the combined score matches the jointly
+trained model to 1e-9, far inside the 1e-5 the issue asks.
+
+:func:`score_parts` (one party, one subject or a batch) and :func:`combine` are the
+functions the scoring API calls, at the party and at the coordinator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from .errors import ExportError
+from .onnx_export import INPUT_NAME, OUTPUT_NAME
+
+__all__ = ["PART_OUTPUT", "combine", "combiner_graph", "lr_part_graph", "score_parts"]
+
+#: Name of a part's output tensor: the party's partial logit, shape (batch, 1).
+PART_OUTPUT = "partial_logit"
+_OPSET = 18
+
+
+def lr_part_graph(
+    *,
+    party: str,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    weights: np.ndarray,
+    clip_norm: float,
+) -> onnx.ModelProto:
+    """The ONNX part of one party of a vertical logistic regression."""
+    mean, scale, weights = (
+        np.asarray(a, dtype=np.float64).reshape(-1) for a in (mean, scale, weights)
+    )
+    if not (mean.size == scale.size == weights.size > 0):
+        raise ExportError(
+            f"part {party!r}: mean, scale and weights must have one value per feature, got "
+            f"{mean.size}, {scale.size}, {weights.size}"
+        )
+    if not (np.all(np.isfinite(weights)) and np.all(scale > 0) and clip_norm > 0):
+        raise ExportError(f"part {party!r}: weights must be finite, scales and clip norm > 0")
+    d = weights.size
+    inits = [
+        numpy_helper.from_array(mean.reshape(1, d), "mean"),
+        numpy_helper.from_array(scale.reshape(1, d), "scale"),
+        numpy_helper.from_array(weights.reshape(d, 1), "weights"),
+        numpy_helper.from_array(np.array([float(clip_norm)]), "clip"),
+        numpy_helper.from_array(np.array([1e-12]), "tiny"),
+        numpy_helper.from_array(np.array([1.0]), "one"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+    ]
+    nodes = [
+        helper.make_node("Cast", [INPUT_NAME], ["x64"], to=TensorProto.DOUBLE),
+        helper.make_node("Sub", ["x64", "mean"], ["centred"]),
+        helper.make_node("Div", ["centred", "scale"], ["standard"]),
+        helper.make_node("ReduceL2", ["standard", "axis1"], ["norm"], keepdims=1),
+        helper.make_node("Max", ["norm", "tiny"], ["safe_norm"]),
+        helper.make_node("Div", ["clip", "safe_norm"], ["ratio"]),
+        helper.make_node("Min", ["ratio", "one"], ["factor"]),
+        helper.make_node("Mul", ["standard", "factor"], ["clipped"]),
+        helper.make_node("MatMul", ["clipped", "weights"], [PART_OUTPUT]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        f"fedrisk-vertical-lr-part-{party}",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", d])],
+        [helper.make_tensor_value_info(PART_OUTPUT, TensorProto.DOUBLE, ["batch", 1])],
+        inits,
+    )
+    return _model(graph, {"fedrisk.party": party, "fedrisk.features": str(d)})
+
+
+def combiner_graph(*, parties: Sequence[str], bias: float) -> onnx.ModelProto:
+    """The coordinator's combiner: sigmoid(sum of the parties' partial logits + bias)."""
+    if not parties or len(set(parties)) != len(parties):
+        raise ExportError(f"a combiner needs distinct party names, got {list(parties)}")
+    if not np.isfinite(bias):
+        raise ExportError(f"bias must be finite, got {bias}")
+    nodes = [
+        helper.make_node("Sum", list(parties), ["total"]),
+        helper.make_node("Add", ["total", "bias"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], [OUTPUT_NAME]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "fedrisk-vertical-combiner",
+        [helper.make_tensor_value_info(p, TensorProto.DOUBLE, ["batch", 1]) for p in parties],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.DOUBLE, ["batch", 1])],
+        [numpy_helper.from_array(np.array([float(bias)]), "bias")],
+    )
+    return _model(graph, {"fedrisk.parties": ",".join(parties)})
+
+
+def _model(graph: onnx.GraphProto, metadata: Mapping[str, str]) -> onnx.ModelProto:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+    model.ir_version = 9
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _session(model: onnx.ModelProto | Path) -> ort.InferenceSession:
+    data = (
+        model.SerializeToString()
+        if isinstance(model, onnx.ModelProto)
+        else Path(model).read_bytes()
+    )
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+
+
+def score_parts(model: onnx.ModelProto | Path, features: np.ndarray) -> np.ndarray:
+    """A party's partial logits for one subject (shape (d,)) or a batch (n, d): shape (n,)."""
+    matrix = np.asarray(features, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("features must be finite")
+    (out,) = _session(model).run([PART_OUTPUT], {INPUT_NAME: matrix})
+    return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def combine(model: onnx.ModelProto | Path, parts: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Scores from every party's partial logits (the coordinator's step)."""
+    session = _session(model)
+    names = [i.name for i in session.get_inputs()]
+    missing = sorted(set(names) - set(parts))
+    if missing:
+        raise ValueError(f"combiner needs the parts of {missing}")
+    feeds = {n: np.asarray(parts[n], dtype=np.float64).reshape(-1, 1) for n in names}
+    if len({v.shape[0] for v in feeds.values()}) != 1:
+        raise ValueError("every part must score the same subjects")
+    (out,) = session.run([OUTPUT_NAME], feeds)
+    return np.asarray(out, dtype=np.float64).reshape(-1)
