@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -27,10 +27,11 @@ from models.standardization import Standardization, standardization_from
 from models.tabular import TabularData, load_table
 from models.training import evaluate
 from privacy.he.public import PublicContext
+from privacy.he.records import update_to_record
 
 from .checkpoints import save_checkpoint
 from .exchange import Exchange
-from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
+from .handshake import FederationAbortedError, Roster, run_handshake, wait_for_nodes
 from .report import FederationReport, RoundRecord
 from .strategies.base import Aggregate, RoundContext, Strategy
 from .strategies.encrypted_aggregation import EncryptedAggregation
@@ -114,6 +115,33 @@ def run_federation(
     run_id = uuid.uuid4().hex[:12]
     example_scale = 1.0 / max(1, sum(r.rows_used for r in roster.records if r.accepted))
     epsilon: dict[str, float] = {}
+    # Under CKKS a round's model is known one round later (participants decrypt it from the
+    # next train message and the first of them returns it), so its record waits here.
+    pending: _Pending | None = None
+
+    def publish_round(record: RoundRecord) -> None:
+        report.rounds.append(record)
+        if on_round is not None:
+            on_round(record)
+
+    def settle(done: _Pending, opened: list[np.ndarray] | str, *, until: float) -> None:
+        nonlocal arrays
+        aggregate = done.aggregate
+        if isinstance(opened, str):
+            logger.error(
+                "round %d failed: %s; keeping the last good model", done.server_round, opened
+            )
+            aggregate = replace(aggregate, encrypted=None, failure=opened)
+        else:
+            arrays = [a.astype(np.float32) for a in opened]
+            save_checkpoint(checkpoint_dir(spec), server_round=done.server_round, arrays=arrays)
+            aggregate = replace(aggregate, arrays=arrays)
+        metrics = _evaluate(model, arrays, evaluation)
+        publish_round(
+            _round_record(done.server_round, aggregate, done.replies, roster.nodes,
+                          done.epsilon, done.started, metrics=metrics, ended=until)
+        )  # fmt: skip
+
     for server_round in range(1, spec.rounds + 1):
         started = time.monotonic()
         ctx = RoundContext(
@@ -125,14 +153,22 @@ def run_federation(
             example_scale=example_scale,
         )
         incoming = _train_round(
-            grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch, norm=norm
-        )
+            grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch, norm=norm,
+            pending=None if pending is None else pending.aggregate,
+        )  # fmt: skip
         # The strategy checks (and, under CKKS, adds) each update as it arrives.
         aggregate = strategy.aggregate_train(incoming, ctx=ctx, grid=grid)
         replies = _collect(incoming, ctx)
         log_rejections(server_round, aggregate.rejections)
+        if pending is not None:
+            settle(pending, _returned_model(replies, ctx) or _open(strategy, pending, grid, ctx),
+                   until=started)  # fmt: skip
+            pending = None
         epsilon.update(_epsilons(replies, roster.nodes))
         _record_dp_used(report, replies, roster.nodes)
+        if aggregate.encrypted is not None:
+            pending = _Pending(server_round, started, aggregate, replies, dict(epsilon))
+            continue
         if aggregate.arrays is not None:
             arrays = [a.astype(np.float32) for a in aggregate.arrays]
             save_checkpoint(checkpoint_dir(spec), server_round=server_round, arrays=arrays)
@@ -140,18 +176,13 @@ def run_federation(
             logger.error(
                 "round %d failed: %s; keeping the last good model", server_round, aggregate.failure
             )
-        record = _round_record(
-            server_round,
-            aggregate,
-            replies,
-            roster.nodes,
-            dict(epsilon),
-            started,
-            metrics=_evaluate(model, arrays, evaluation),
-        )
-        report.rounds.append(record)
-        if on_round is not None:
-            on_round(record)
+        publish_round(
+            _round_record(server_round, aggregate, replies, roster.nodes, dict(epsilon),
+                          started, metrics=_evaluate(model, arrays, evaluation))
+        )  # fmt: skip
+    if pending is not None:
+        settle(pending, _open(strategy, pending, grid, _context_of(pending, roster, spec,
+               shapes, round_timeout_s, example_scale)), until=time.monotonic())  # fmt: skip
 
     from_arrays(model, arrays)
     final = report.rounds[-1] if report.rounds else None
@@ -163,6 +194,64 @@ def run_federation(
         "rounds_failed": sum(1 for r in report.rounds if r.status == "failed"),
     }
     return FederationResult(report=report, model=model, n_features=len(schema.features))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A round whose aggregate is still encrypted: its record waits for the model."""
+
+    server_round: int
+    started: float
+    aggregate: Aggregate
+    replies: list[Message]
+    epsilon: dict[str, float]
+
+
+def _returned_model(replies: list[Message], ctx: RoundContext) -> list[np.ndarray] | None:
+    """The previous round's model as the first participant decrypted and returned it."""
+    first = next(iter(ctx.participants), None)
+    for msg in replies:
+        if (
+            msg.metadata.src_node_id != first
+            or msg.has_error()
+            or wire.AGGREGATE not in msg.content
+        ):
+            continue
+        try:
+            returned = wire.arrays_of(msg.content, wire.AGGREGATE).to_numpy_ndarrays()
+        except (ValueError, TypeError) as exc:
+            logger.warning("round %d: returned model unreadable (%s)", ctx.server_round, exc)
+            return None
+        if [tuple(a.shape) for a in returned] != [tuple(s) for s in ctx.shapes] or not all(
+            np.all(np.isfinite(a)) for a in returned
+        ):
+            logger.warning("round %d: returned model has wrong shapes or non-finite values",
+                           ctx.server_round)  # fmt: skip
+            return None
+        return returned
+    return None
+
+
+def _open(
+    strategy: Strategy, pending: _Pending, grid: Grid, ctx: RoundContext
+) -> list[np.ndarray] | str:
+    """Decrypt a pending aggregate with a round trip to one of its contributors."""
+    if not isinstance(strategy, EncryptedAggregation):
+        return "the strategy cannot open encrypted aggregates"
+    logger.info("round %d: asking a key holder to decrypt the aggregate", pending.server_round)
+    return strategy.open(pending.aggregate, grid=grid, ctx=ctx)
+
+
+def _context_of(
+    pending: _Pending,
+    roster: Roster,
+    spec: FederationSpec,
+    shapes: tuple[tuple[int, ...], ...],
+    timeout_s: float | None,
+    example_scale: float,
+) -> RoundContext:
+    return RoundContext(pending.server_round, shapes, roster.nodes, spec.min_participants,
+                        timeout_s, example_scale=example_scale)  # fmt: skip
 
 
 def _new_report(spec: FederationSpec, *, schema_hash: str, strategy: str) -> FederationReport:
@@ -205,7 +294,10 @@ def _train_round(
     run_id: str,
     arch: Architecture,
     norm: Standardization,
+    pending: Aggregate | None = None,
 ) -> Exchange:
+    """Push the round's train messages: the global model in plain, or (under CKKS, from
+    round 2) the previous round's encrypted aggregate, which participants decrypt."""
     config = ConfigRecord(
         {
             "server-round": ctx.server_round,
@@ -231,8 +323,18 @@ def _train_round(
         config["accountant"] = spec.dp.accountant
     config = strategy.configure_train(config)
     messages = []
-    for node in ctx.participants:
-        content = RecordDict({wire.ARRAYS: ArrayRecord(arrays), wire.CONFIG: config})
+    for index, node in enumerate(ctx.participants):
+        if pending is not None and pending.encrypted is not None:
+            own = ConfigRecord(dict(config))
+            own["aggregate-contributors"] = len(pending.holders)
+            own["aggregate-divisor"] = pending.divisor
+            own["model-shapes"] = wire.encode_shapes(ctx.shapes)
+            own["return-model"] = index == 0
+            content = RecordDict(
+                {wire.ENCRYPTED: update_to_record(pending.encrypted), wire.CONFIG: own}
+            )
+        else:
+            content = RecordDict({wire.ARRAYS: ArrayRecord(arrays), wire.CONFIG: config})
         messages.append(Message(content, dst_node_id=node, message_type=wire.TRAIN))
     return Exchange(grid, messages, timeout_s=ctx.timeout_s)
 
@@ -297,6 +399,7 @@ def _round_record(
     started: float,
     *,
     metrics: tuple[float | None, float | None],
+    ended: float | None = None,
 ) -> RoundRecord:
     rows = {}
     for msg in replies:
@@ -313,6 +416,6 @@ def _round_record(
         rejected={r.participant: r.reason for r in aggregate.rejections},
         rows_used=rows,
         epsilon=epsilon,
-        duration_s=round(time.monotonic() - started, 3),
+        duration_s=round((ended if ended is not None else time.monotonic()) - started, 3),
         failure=aggregate.failure,
     )

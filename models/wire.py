@@ -37,6 +37,8 @@ ENCRYPTED: Final = "encrypted"
 INFO: Final = "info"
 #: Named byte strings and float vectors of a vertical protocol step (ciphertexts, logits).
 PAYLOAD: Final = "payload"
+#: The decrypted global model a participant returns when the round's config asks for it.
+AGGREGATE: Final = "aggregate"
 
 #: Metric key holding the number of training examples a reply stands for.
 NUM_EXAMPLES: Final = "num-examples"
@@ -227,3 +229,41 @@ def _payload_item(content: RecordDict, name: str) -> np.ndarray:
     if name not in record:
         raise MessageError(f"payload lacks {name!r}")
     return record[name].numpy()
+
+
+# --- Model shapes ------------------------------------------------------------------------
+
+
+def encode_shapes(shapes: Sequence[Sequence[int]]) -> list[int]:
+    """Array shapes as one flat int list for a ConfigRecord: ndim, then dims, per array."""
+    out: list[int] = []
+    for shape in shapes:
+        out += [len(shape), *(int(d) for d in shape)]
+    return out
+
+
+def decode_shapes(values: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    """The inverse of :func:`encode_shapes`; a malformed list is a MessageError."""
+    shapes, i = [], 0
+    while i < len(values):
+        ndim = values[i]
+        dims = tuple(values[i + 1 : i + 1 + ndim])
+        if ndim < 0 or len(dims) != ndim or any(d < 0 for d in dims):
+            raise MessageError(f"malformed model shapes {list(values)[:12]}")
+        shapes.append(dims)
+        i += 1 + ndim
+    if not shapes:
+        raise MessageError("no model shapes")
+    return tuple(shapes)
+
+
+def unflatten(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """A flat vector cut into arrays of ``shapes`` (its length must match exactly)."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    if flat.ndim != 1 or flat.size != sum(sizes):
+        raise MessageError(f"expected {sum(sizes)} values for the model, got {flat.size}")
+    arrays, offset = [], 0
+    for shape, size in zip(shapes, sizes, strict=True):
+        arrays.append(flat[offset : offset + size].reshape(shape))
+        offset += size
+    return arrays

@@ -41,7 +41,7 @@ from privacy.he.secret import decrypt_aggregate
 from .keys import load_secret
 from .local_data import ParticipantError, declared_schema, load_eligible, participant_spec
 from .local_training import RoundPlan, train_round
-from .mods import make_encrypt_mod
+from .mods import make_decrypt_mod, make_encrypt_mod
 from .vertical_node import handle_vertical
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,9 @@ def make_client_app(federation: Path | None = None, *, extra_mods: Sequence[Mod]
     def handshake(msg: Message, context: Context) -> Message:
         return _guard(msg, context, resolver, _handshake)
 
-    @app.train(mods=[make_encrypt_mod(resolver.participant)])
+    @app.train(
+        mods=[make_decrypt_mod(resolver.participant), make_encrypt_mod(resolver.participant)]
+    )
     def train(msg: Message, context: Context) -> Message:
         return _guard(msg, context, resolver, _train)
 

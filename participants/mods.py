@@ -1,5 +1,11 @@
 """Client-side Flower mods: steps that wrap local training without living inside it.
 
+``make_decrypt_mod`` opens an incoming encrypted aggregate (from round 2 under CKKS, the
+coordinator sends the previous round's ciphertext sum instead of a plain model): it
+decrypts it with the participants' shared key, refusing anything with fewer than
+``min_participants`` contributions, hands the plain model to local training and, when the
+round asks, returns the decrypted model beside the update.
+
 ``make_encrypt_mod`` encrypts the outgoing update under the participants' shared CKKS key
 when the round's privacy mode includes ``he``. It first refuses to send anything that is not
 finite (a participant never ships NaN/inf, encrypted or not), then scales the update by the
@@ -15,15 +21,15 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import ArrayRecord, Context, Error, Message, RecordDict
 from flwr.clientapp.typing import ClientAppCallable
 
 from models import wire
 from models.federation import FederationSpec, ParticipantSpec
 from models.layout import secret_key_path
 from privacy.errors import PrivacyError
-from privacy.he.records import update_to_record
-from privacy.he.secret import encrypt_update
+from privacy.he.records import record_to_update, update_to_record
+from privacy.he.secret import decrypt_aggregate, encrypt_update
 
 from .keys import load_secret
 
@@ -76,3 +82,41 @@ def make_encrypt_mod(resolve: Resolve) -> Callable[[Message, Context, ClientAppC
         return Message(content, reply_to=msg)
 
     return encrypt_mod
+
+
+def make_decrypt_mod(resolve: Resolve) -> Callable[[Message, Context, ClientAppCallable], Message]:
+    """A mod that turns an incoming encrypted aggregate into the plain global model."""
+
+    def decrypt_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        if wire.ENCRYPTED not in msg.content:
+            return call_next(msg, context)
+        try:
+            config = wire.config_of(msg.content)
+            contributors = wire.config_int(config, "aggregate-contributors")
+            divisor = wire.config_float(config, "aggregate-divisor")
+            if not divisor > 0:
+                raise ValueError(f"aggregate-divisor must be > 0, got {divisor}")
+            shapes = wire.decode_shapes(wire.config_ints(config, "model-shapes"))
+            give_back = wire.config_bool(config, "return-model", default=False)
+            spec, participant = resolve(context)
+            secret = load_secret(secret_key_path(spec, participant.name))
+            total = decrypt_aggregate(
+                secret,
+                record_to_update(msg.content[wire.ENCRYPTED]),
+                contributors=contributors,
+                min_contributors=spec.min_participants,
+            )
+            arrays = [a.astype(np.float32) for a in wire.unflatten(total / divisor, shapes)]
+        except (PrivacyError, ValueError) as exc:
+            logger.warning("refusing an encrypted aggregate: %s", exc)
+            return Message(
+                Error(code=400, reason=f"cannot open the aggregate: {exc}"), reply_to=msg
+            )
+        del msg.content[wire.ENCRYPTED]
+        msg.content[wire.ARRAYS] = ArrayRecord(arrays)
+        reply = call_next(msg, context)
+        if give_back and not reply.has_error():
+            reply.content[wire.AGGREGATE] = ArrayRecord(arrays)
+        return reply
+
+    return decrypt_mod

@@ -10,6 +10,8 @@ import numpy as np
 from flwr.app import ConfigRecord, Message
 from flwr.serverapp import Grid
 
+from privacy.he.updates import EncryptedUpdate
+
 from ..update_checks import Rejection
 
 
@@ -37,6 +39,11 @@ class Aggregate:
     num_examples: int = 0
     failure: str | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    #: Under CKKS: the encrypted sum, still to be decrypted by a key holder; the model is
+    #: ``decrypted sum / divisor``; ``holders`` are the contributors' node ids.
+    encrypted: EncryptedUpdate | None = None
+    divisor: float = 0.0
+    holders: tuple[int, ...] = ()
 
 
 class Strategy(Protocol):

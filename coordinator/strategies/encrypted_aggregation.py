@@ -1,15 +1,20 @@
-"""Aggregation of CKKS-encrypted updates: the coordinator sums, a key holder decrypts.
+"""Aggregation of CKKS-encrypted updates: the coordinator sums, key holders decrypt.
 
 The coordinator holds only a :class:`~privacy.he.context.PublicContext`: it checks each
-ciphertext (parameters, key fingerprint, length), adds the valid ones homomorphically and
-sends the sum to one participant holding the shared secret key, which decrypts only an
-aggregate of at least ``min_participants`` updates (DESIGN.md, privacy mode ``he``). Each
-participant encrypted ``n_k · s · w_k``, with ``s`` the round's ``example_scale`` (1 / the
-rows declared at handshake), so the decrypted sum divided by ``s · Σ n_k`` is FedAvg and
-the sum stays near the weights' own magnitude, well inside a one-prime CKKS modulus.
+ciphertext (parameters, key fingerprint, length) and adds the valid ones homomorphically,
+as they arrive (:class:`~coordinator.exchange.Exchange`), while slower participants are
+still training. Each participant encrypted ``n_k · s · w_k``, with ``s`` the round's
+``example_scale`` (1 / the rows declared at handshake), so the decrypted sum divided by
+``s · Σ n_k`` (the aggregate's ``divisor``) is FedAvg and the sum stays near the weights'
+own magnitude, well inside a one-prime CKKS modulus.
 
-Updates are checked and added as they arrive (:class:`~coordinator.exchange.Exchange`),
-while slower participants are still training.
+The sum is not decrypted here. The coordinator sends it with the next round's train
+message and every participant decrypts it with the shared key (only an aggregate of at
+least ``min_participants`` updates, DESIGN.md privacy mode ``he``) before training on it;
+the first participant also returns the decrypted model, which the coordinator evaluates
+and checkpoints (``coordinator.rounds``). That saves the separate decryption round trip of
+every round; :meth:`EncryptedAggregation.open` makes one where none follows (the last
+round, or when that participant's answer is missing).
 """
 
 from __future__ import annotations
@@ -58,8 +63,9 @@ class EncryptedAggregation:
         for msg in replies:
             who = participant_of(msg, names)
             try:
+                update = self._update_of(msg)  # an error reply is refused with its reason
                 n = num_examples_of(msg)
-                running.add(self._update_of(msg), where=f"update from {who}")
+                running.add(update, where=f"update from {who}")
                 valid.append((msg, n))
             except (PrivacyError, ValueError, KeyError, TypeError) as exc:
                 rejections.append(Rejection(who, str(exc)))
@@ -77,17 +83,33 @@ class EncryptedAggregation:
                 f"min_participants={ctx.min_participants}",
             )
         total = sum(n for _, n in valid)
+        return Aggregate(
+            None,
+            contributors,
+            tuple(rejections),
+            num_examples=total,
+            encrypted=running.result(),
+            divisor=total * ctx.example_scale,
+            holders=tuple(m.metadata.src_node_id for m, _ in valid),
+        )
+
+    def open(
+        self, aggregate: Aggregate, *, grid: Grid, ctx: RoundContext
+    ) -> list[np.ndarray] | str:
+        """The model an encrypted aggregate holds, decrypted by one of its contributors
+        (a message round trip), or the reason it could not be had."""
+        if aggregate.encrypted is None:
+            return "no encrypted aggregate to open"
         plain = self._decrypt(
-            running.result(),
-            contributors=len(valid),
-            holders=[m for m, _ in valid],
+            aggregate.encrypted,
+            contributors=len(aggregate.holders),
+            holders=aggregate.holders,
             grid=grid,
             ctx=ctx,
         )
         if isinstance(plain, str):
-            return Aggregate(None, contributors, tuple(rejections), failure=plain)
-        arrays = _unflatten(plain / (total * ctx.example_scale), ctx.shapes)
-        return Aggregate(arrays, contributors, tuple(rejections), num_examples=total)
+            return plain
+        return wire.unflatten(plain / aggregate.divisor, ctx.shapes)
 
     def _update_of(self, msg: Message) -> EncryptedUpdate:
         error = reply_error(msg)
@@ -102,14 +124,13 @@ class EncryptedAggregation:
         summed: EncryptedUpdate,
         *,
         contributors: int,
-        holders: Sequence[Message],
+        holders: Sequence[int],
         grid: Grid,
         ctx: RoundContext,
     ) -> np.ndarray | str:
         """Ask key holders in turn to decrypt the aggregate; a reason string on failure."""
         reasons = []
-        for holder in holders:
-            node = holder.metadata.src_node_id
+        for node in holders:
             content = RecordDict(
                 {
                     wire.ENCRYPTED: update_to_record(summed),
@@ -143,12 +164,3 @@ class EncryptedAggregation:
             return values
         logger.error("round %d: no key holder decrypted the aggregate", ctx.server_round)
         return "decryption failed: " + "; ".join(reasons)
-
-
-def _unflatten(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
-    arrays, offset = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        arrays.append(flat[offset : offset + size].reshape(shape))
-        offset += size
-    return arrays

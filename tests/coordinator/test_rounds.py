@@ -217,3 +217,58 @@ def test_dp_budget_refuses_rounds_once_spent(tmp_path: Path) -> None:
     assert second.report.rounds[-1].status == "failed"
     reasons = " ".join(second.report.rounds[-1].rejected.values())
     assert "budget" in reasons
+
+
+def _run_on(spec: FederationSpec, *mods: object) -> tuple[FederationResult, LocalGrid]:
+    ensure_keys(spec, console=_Quiet())  # type: ignore[arg-type]
+    grid = LocalGrid(
+        make_client_app(spec.path, extra_mods=list(mods)), n_nodes=len(spec.participants)
+    )  # type: ignore[arg-type]
+    return run_federation(grid, spec, connect_timeout_s=5), grid
+
+
+def test_ckks_aggregates_are_opened_by_participants_not_by_extra_round_trips(
+    tmp_path: Path,
+) -> None:
+    spec = load_federation(make_federation(tmp_path, privacy="he", rounds=3))
+
+    result, grid = _run_on(spec)
+
+    # Rounds 1-2 are opened from the next train message; only the last needs a round trip.
+    assert grid.sent.count(wire.DECRYPT) == 1
+    assert [r.status for r in result.report.rounds] == ["ok", "ok", "ok"]
+    assert all(r.auc is not None for r in result.report.rounds)
+
+
+def _drop_returned_model(msg: Message, context: Context, call_next):  # type: ignore[no-untyped-def]
+    reply = call_next(msg, context)
+    if not reply.has_error() and wire.AGGREGATE in reply.content:
+        del reply.content[wire.AGGREGATE]
+    return reply
+
+
+def test_missing_returned_model_falls_back_to_a_decryption_round_trip(tmp_path: Path) -> None:
+    plain = _run(load_federation(make_federation(tmp_path / "a", privacy="none", rounds=3)))
+    spec = load_federation(make_federation(tmp_path / "b", privacy="he", rounds=3))
+
+    result, grid = _run_on(spec, _drop_returned_model)
+
+    assert grid.sent.count(wire.DECRYPT) == 3
+    for a, b in zip(to_arrays(plain.model), to_arrays(result.model), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def _claim_one_contributor(msg: Message, context: Context, call_next):  # type: ignore[no-untyped-def]
+    if wire.ENCRYPTED in msg.content and msg.metadata.message_type == wire.TRAIN:
+        msg.content[wire.CONFIG]["aggregate-contributors"] = 1
+    return call_next(msg, context)
+
+
+def test_participants_refuse_to_open_an_aggregate_of_too_few_updates(tmp_path: Path) -> None:
+    spec = load_federation(make_federation(tmp_path, privacy="he", rounds=2))
+
+    result, _ = _run_on(spec, _claim_one_contributor)
+
+    second = result.report.rounds[1]
+    assert second.status == "failed"
+    assert all("cannot open the aggregate" in reason for reason in second.rejected.values())
