@@ -149,7 +149,7 @@ def _ids(step: _Step) -> list[str]:
 def _psi_offer(step: _Step) -> Reply:
     guest = PSIGuest(_ids(step), reveal_to_host=True, where=f"{step.participant.file} id column")
     offer = guest.offer()
-    write_json(step.folder / "psi.json", guest.export_state(include_secret=True), secret=True)
+    write_json(step.folder / "psi.json", guest.export_state(include_secret=True))
     info: Info = {"count": offer.count, "id-format": json.dumps(offer.id_format.to_dict())}
     return info, {"elements": offer.elements, "session": offer.session}
 
@@ -176,7 +176,7 @@ def _psi_finish(step: _Step) -> Reply:
     state_file = step.folder / "psi.json"
     guest = PSIGuest.restore(read_json(state_file, what="PSI offer"))
     hosts = wire.config_str(step.config, "hosts").split(",")
-    session = bytes.fromhex(guest.export_state(include_secret=True)["session"])  # type: ignore[arg-type]
+    session = guest.session
     answers = [
         PSIAnswer(
             session=session,

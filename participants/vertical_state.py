@@ -32,8 +32,9 @@ def run_dir(federation: str, participant: str, run_id: str) -> Path:
     return node_home() / "vertical" / federation / participant / run_id
 
 
-def write_json(path: Path, data: dict[str, Any], *, secret: bool = False) -> None:
-    atomic_write_bytes(path, json.dumps(data).encode(), mode=0o600 if secret else 0o644)
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Mode 0600 for every state file: they hold subject ids, weights or secrets."""
+    atomic_write_bytes(path, json.dumps(data).encode(), mode=0o600)
 
 
 def read_json(path: Path, *, what: str) -> dict[str, Any]:

@@ -114,6 +114,11 @@ class PSIGuest:
         self._reveal_to_host = reveal_to_host
         self._host_positions: tuple[int, ...] | None = None
 
+    @property
+    def session(self) -> bytes:
+        """The protocol session this guest runs (not secret: it travels with the offer)."""
+        return self._session
+
     def export_state(self, *, include_secret: bool) -> dict[str, object]:
         """Everything needed to resume between offer and finish (secret scalar included),
         for the party's own state file; ``include_secret=True`` must be explicit."""
