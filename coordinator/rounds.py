@@ -323,16 +323,20 @@ def _train_round(
         config["accountant"] = spec.dp.accountant
     config = strategy.configure_train(config)
     messages = []
+    # One record of the aggregate for every message (the ciphertext is megabytes).
+    shared = (
+        None
+        if pending is None or pending.encrypted is None
+        else update_to_record(pending.encrypted)
+    )
     for index, node in enumerate(ctx.participants):
-        if pending is not None and pending.encrypted is not None:
+        if shared is not None and pending is not None:
             own = ConfigRecord(dict(config))
             own["aggregate-contributors"] = len(pending.holders)
             own["aggregate-divisor"] = pending.divisor
             own["model-shapes"] = wire.encode_shapes(ctx.shapes)
             own["return-model"] = index == 0
-            content = RecordDict(
-                {wire.ENCRYPTED: update_to_record(pending.encrypted), wire.CONFIG: own}
-            )
+            content = RecordDict({wire.ENCRYPTED: shared, wire.CONFIG: own})
         else:
             content = RecordDict({wire.ARRAYS: ArrayRecord(arrays), wire.CONFIG: config})
         messages.append(Message(content, dst_node_id=node, message_type=wire.TRAIN))
