@@ -140,54 +140,22 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         lines += ["Parts that failed to run:", ""]
         lines += [f"- `{part}`: {error}" for part, error in document["errors"].items()]
         lines += [""]
-    if "utility_real" in results:
-        lines += [
-            "## 1. Utility on real data (`utility_real`)",
-            "",
-            _intro(utility_real.__doc__),
-            "",
-            utility_real.markdown(results["utility_real"]),
-            "",
-            "### How the settings were chosen",
-            "",
-            TUNING,
-        ]
-    if "utility_demo" in results:
-        lines += [
-            "## 2. Utility on the demo scenario (`utility_demo`)",
-            "",
-            _intro(utility_demo.__doc__),
-            "",
-            utility_demo.markdown(results["utility_demo"]),
-            "",
-        ]
-    if "he_cost" in results:
-        lines += [
-            "## 3. Cost of CKKS aggregation (`he_cost`)",
-            "",
-            _intro(he_cost.__doc__),
-            "",
-            he_cost.markdown(results["he_cost"], workers=workers),
-            "",
-        ]
-    if "vertical_lr" in results:
-        lines += [
-            "## 4. Vertical logistic regression (`vertical_lr`)",
-            "",
-            _intro(vertical_lr.__doc__),
-            "",
-            vertical_lr.markdown(results["vertical_lr"]),
-            "",
-        ]
-    if "psi" in results:
-        lines += [
-            "## 5. Private set intersection (`psi`)",
-            "",
-            _intro(psi_throughput.__doc__),
-            "",
-            psi_throughput.markdown(results["psi"]),
-            "",
-        ]
+    sections = (
+        ("utility_real", "1. Utility on real data", utility_real, utility_real.markdown),
+        ("utility_demo", "2. Utility on the demo scenario", utility_demo, utility_demo.markdown),
+        ("he_cost", "3. Cost of CKKS aggregation", he_cost,
+         lambda r: he_cost.markdown(r, workers=workers)),
+        ("vertical_lr", "4. Vertical logistic regression", vertical_lr, vertical_lr.markdown),
+        ("psi", "5. Private set intersection", psi_throughput, psi_throughput.markdown),
+    )  # fmt: skip
+    for part, title, module, body in sections:
+        if part not in results:
+            continue
+        lines += [f"## {title} (`{part}`)", "", _intro(module.__doc__), "", body(results[part])]
+        if part == "utility_real":
+            lines += ["", "### How the settings were chosen", "", TUNING]
+        else:
+            lines += [""]
     lines += [
         "## Machine",
         "",

@@ -31,7 +31,7 @@ from privacy.he.records import update_to_record
 
 from .checkpoints import save_checkpoint
 from .exchange import Exchange
-from .handshake import FederationAbortedError, Roster, run_handshake, wait_for_nodes
+from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
 from .report import FederationReport, RoundRecord
 from .strategies.base import Aggregate, RoundContext, Strategy
 from .strategies.encrypted_aggregation import EncryptedAggregation
@@ -181,8 +181,8 @@ def run_federation(
                           started, metrics=_evaluate(model, arrays, evaluation))
         )  # fmt: skip
     if pending is not None:
-        settle(pending, _open(strategy, pending, grid, _context_of(pending, roster, spec,
-               shapes, round_timeout_s, example_scale)), until=time.monotonic())  # fmt: skip
+        # Only the last round's aggregate can still be pending here: ``ctx`` is its context.
+        settle(pending, _open(strategy, pending, grid, ctx), until=time.monotonic())
 
     from_arrays(model, arrays)
     final = report.rounds[-1] if report.rounds else None
@@ -240,18 +240,6 @@ def _open(
         return "the strategy cannot open encrypted aggregates"
     logger.info("round %d: asking a key holder to decrypt the aggregate", pending.server_round)
     return strategy.open(pending.aggregate, grid=grid, ctx=ctx)
-
-
-def _context_of(
-    pending: _Pending,
-    roster: Roster,
-    spec: FederationSpec,
-    shapes: tuple[tuple[int, ...], ...],
-    timeout_s: float | None,
-    example_scale: float,
-) -> RoundContext:
-    return RoundContext(pending.server_round, shapes, roster.nodes, spec.min_participants,
-                        timeout_s, example_scale=example_scale)  # fmt: skip
 
 
 def _new_report(spec: FederationSpec, *, schema_hash: str, strategy: str) -> FederationReport:
