@@ -10,6 +10,8 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
   about 1k, 10k and 100k parameters, with a micro-benchmark of the CKKS primitives.
 - ``vertical_lr``: vertical logistic regression (CKKS) on the vertical credit split vs
   scikit-learn on the joined data, and its speed against the Paillier baseline.
+- ``vertical_flower``: the same vertical LR run through Flower with CKKS and in plaintext,
+  and the latency of scoring one subject through the parties' ONNX parts and the combiner.
 - ``psi``: private set intersection throughput at 100k and 1M ids a side.
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
@@ -18,6 +20,6 @@ Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
 
 from __future__ import annotations
 
-PARTS = ("utility_real", "utility_demo", "he_cost", "vertical_lr", "psi")
+PARTS = ("utility_real", "utility_demo", "he_cost", "vertical_lr", "vertical_flower", "psi")
 
 __all__ = ["PARTS"]

@@ -9,6 +9,7 @@ Exit status 1 if a part failed to run (a missed target is a result, not a failur
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shlex
@@ -136,28 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if errors else 0
 
 
+#: The module of each part (``bench.<module>``), imported only when the part runs.
+_MODULES = {part: part for part in PARTS} | {"psi": "psi_throughput"}
+
+
 def _run_part(part: str, work: Path, *, quick: bool) -> dict[str, Any]:
-    if part == "utility_real":
-        from . import utility_real
-
-        return utility_real.run(work, quick=quick)
-    if part == "utility_demo":
-        from . import utility_demo
-
-        return utility_demo.run(work, quick=quick)
-    if part == "he_cost":
-        from . import he_cost
-
-        return he_cost.run(work, quick=quick)
-    if part == "vertical_lr":
-        from . import vertical_lr
-
-        return vertical_lr.run(work, quick=quick)
-    if part == "psi":
-        from . import psi_throughput
-
-        return psi_throughput.run(work, quick=quick)
-    raise BenchError(f"unknown part {part}")
+    if part not in _MODULES:
+        raise BenchError(f"unknown part {part}")
+    module = importlib.import_module(f"{__package__}.{_MODULES[part]}")
+    result: dict[str, Any] = module.run(work, quick=quick)
+    return result
 
 
 if __name__ == "__main__":

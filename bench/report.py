@@ -68,6 +68,18 @@ def _summary(results: dict[str, Any]) -> list[list[str]]:
                 verdict(up["pass"]),
             ]
         )
+    flower = results.get("vertical_flower")
+    if flower is not None:
+        t = flower["target"]
+        rows.append(
+            [
+                "vertical_flower: CKKS vs plaintext vertical LR through Flower",
+                "median s/epoch, ratio",
+                f"{t['ratio']:.2f}x",
+                f"<= {t['limit']:.0f}x",
+                verdict(t["pass"]),
+            ]
+        )
     return rows
 
 
@@ -103,7 +115,14 @@ def _intro(doc: str | None) -> str:
 
 
 def render(document: dict[str, Any], *, workers: int) -> str:
-    from . import he_cost, psi_throughput, utility_demo, utility_real, vertical_lr
+    from . import (
+        he_cost,
+        psi_throughput,
+        utility_demo,
+        utility_real,
+        vertical_flower,
+        vertical_lr,
+    )
 
     results = document["results"]
     machine = document["machine"]
@@ -146,7 +165,9 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         ("he_cost", "3. Cost of CKKS aggregation", he_cost,
          lambda r: he_cost.markdown(r, workers=workers)),
         ("vertical_lr", "4. Vertical logistic regression", vertical_lr, vertical_lr.markdown),
-        ("psi", "5. Private set intersection", psi_throughput, psi_throughput.markdown),
+        ("vertical_flower", "5. Vertical LR through Flower", vertical_flower,
+         vertical_flower.markdown),
+        ("psi", "6. Private set intersection", psi_throughput, psi_throughput.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from models.federation import FederationSpec
 from models.layout import registry_dir
 from models.registry import ModelRegistry, RegisteredModel
 from models.resolve import training_schema
+from models.vertical_parts import combiner_graph
 
 from .rounds import FederationResult
 
@@ -20,31 +22,23 @@ def publish(
 ) -> RegisteredModel | None:
     """Register the final model with its card (when a round succeeded) and write the report.
 
-    A federation whose every round failed publishes nothing: there is no trained model.
+    A vertical model is registered as its combiner plus the parties' part references (the
+    parts themselves stay on the parties' nodes). A federation whose every round failed
+    publishes nothing: there is no trained model.
     """
     report = result.report
     registered = None
-    if result.model is None:
-        logger.warning(
-            "%s: a vertical model stays in parts at its parties (their weights in each node's "
-            "state folder); registry entries for vertical models come with their ONNX parts",
-            spec.name,
-        )
-    elif report.final.get("rounds_ok", 0) > 0:
-        registered = ModelRegistry(registry_dir(spec)).register(
-            model=result.model,
-            name=spec.name,
-            spec_name=spec.model,
-            schema=training_schema(spec),
-            n_features=result.n_features,
-            mode=spec.mode,
-            participants={p.name: p.rows_used for p in report.participants if p.accepted},
-            rounds=len(report.rounds),
-            strategy=report.strategy,
-            privacy_mode=spec.privacy,
-            privacy_parameters=report.privacy,
-            epsilon=report.epsilon_per_participant(),
-            metrics={
+    if report.final.get("rounds_ok", 0) > 0 and (result.model is not None or result.parts):
+        common: dict[str, Any] = {
+            "name": spec.name,
+            "spec_name": spec.model,
+            "participants": {p.name: p.rows_used for p in report.participants if p.accepted},
+            "rounds": len(report.rounds),
+            "strategy": report.strategy,
+            "privacy_mode": spec.privacy,
+            "privacy_parameters": report.privacy,
+            "epsilon": report.epsilon_per_participant(),
+            "metrics": {
                 "auc": report.final.get("auc"),
                 "log_loss": report.final.get("log_loss"),
                 "rounds": [
@@ -57,9 +51,26 @@ def publish(
                     for r in report.rounds
                 ],
             },
-            notes=f"federation file {spec.path.name}; participants refused: "
+            "notes": f"federation file {spec.path.name}; participants refused: "
             + (", ".join(p.name for p in report.participants if not p.accepted) or "none"),
-        )
+        }
+        registry = ModelRegistry(registry_dir(spec))
+        if result.model is not None:
+            registered = registry.register(
+                model=result.model,
+                schema=training_schema(spec),
+                n_features=result.n_features,
+                mode=spec.mode,
+                **common,
+            )
+        else:
+            parties = [ref.party for ref in result.parts]
+            registered = registry.register_vertical(
+                combiner=combiner_graph(parties=parties, bias=0.0),
+                parts=result.parts,
+                schemas={p.name: p.schema for p in spec.participants if p.schema is not None},
+                **common,
+            )
         report.model_version = f"{registered.name}/{registered.version}"
     else:
         logger.error("no round succeeded: nothing published for %s", spec.name)

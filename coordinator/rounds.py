@@ -26,6 +26,7 @@ from models.resolve import Architecture, architecture, training_schema
 from models.standardization import Standardization, standardization_from
 from models.tabular import TabularData, load_table
 from models.training import evaluate
+from models.vertical_parts import PartRef
 from privacy.he.public import PublicContext
 from privacy.he.records import update_to_record
 
@@ -51,6 +52,8 @@ class FederationResult:
     #: None for a vertical federation: its model lives in parts, one per party.
     model: torch.nn.Module | None
     n_features: int
+    #: A vertical federation's parts, each filed on its party's node.
+    parts: tuple[PartRef, ...] = ()
 
 
 def build_strategy(spec: FederationSpec, *, public: PublicContext | None) -> Strategy:

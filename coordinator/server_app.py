@@ -63,6 +63,6 @@ def _run(
 ) -> FederationResult:
     """A horizontal federation (rounds of FedAvg) or a vertical one (PSI + vertical LR)."""
     if spec.mode == "vertical":
-        report = run_vertical(grid, spec, on_round=on_round)
-        return FederationResult(report=report, model=None, n_features=0)
+        run = run_vertical(grid, spec, on_round=on_round)
+        return FederationResult(report=run.report, model=None, n_features=0, parts=run.parts)
     return run_federation(grid, spec, on_round=on_round)

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from flwr.app import ConfigRecord, ConfigRecordValues, Message, RecordDict
@@ -21,6 +22,7 @@ from flwr.serverapp import Grid
 
 from models import wire
 from models.federation import FederationSpec
+from models.vertical_parts import PartRef
 from privacy.vertical import batch_plan, holdout_split
 
 from .exchange import exchange
@@ -79,8 +81,9 @@ def run_vertical(
     on_round: RoundListener | None = None,
     connect_timeout_s: float = 120.0,
     step_timeout_s: float | None = 3600.0,
-) -> FederationReport:
-    """Align ids by PSI, train vertical LR for ``spec.rounds`` epochs, evaluate each epoch."""
+) -> VerticalRun:
+    """Align ids by PSI, train vertical LR for ``spec.rounds`` epochs, evaluate each epoch,
+    then have every party file its ONNX part of the final model on its own node."""
     vertical = spec.vertical
     if vertical is None:
         raise FederationAbortedError(f"federation {spec.name!r} is not vertical")
@@ -151,6 +154,7 @@ def run_vertical(
         report.rounds.append(record)
         if on_round is not None:
             on_round(record)
+    parts = _export_parts(relay, guest, hosts, run_id=relay.run_id)
     final = report.rounds[-1] if report.rounds else None
     report.final = {
         "auc": final.auc if final else None,
@@ -160,8 +164,28 @@ def run_vertical(
         "rounds_failed": 0,
         "aligned_rows": aligned,
         "holdout_rows": int(holdout.size),
+        "parts": [ref.to_dict() for ref in parts],
     }
-    return report
+    return VerticalRun(report=report, parts=tuple(parts))
+
+
+@dataclass(frozen=True)
+class VerticalRun:
+    """A finished vertical federation: its report and where each party filed its part."""
+
+    report: FederationReport
+    parts: tuple[PartRef, ...]
+
+
+def _export_parts(relay: _Relay, guest: str, hosts: list[str], *, run_id: str) -> list[PartRef]:
+    replies = relay.ask("lr-export", [guest, *hosts])
+    parts = []
+    for name in (guest, *hosts):
+        info = wire.config_of(replies[name], wire.INFO)
+        features = tuple(f for f in wire.config_str(info, "features").split(",") if f)
+        parts.append(PartRef(party=name, export_id=run_id, sha256=wire.config_str(info, "sha256"),
+                             features=features))  # fmt: skip
+    return parts
 
 
 def _privacy(spec: FederationSpec) -> dict[str, object]:

@@ -138,14 +138,33 @@ class ModelCard:
         if isinstance(per_round, Sequence) and per_round and not isinstance(per_round, str):
             lines += ["", _round_table(per_round)]
         lines += ["", "## Features", ""]
-        for feature in self.schema.get("features", []):
-            bounds = ""
-            if "min" in feature or "max" in feature:
-                bounds = f" [{feature.get('min', '-inf')}, {feature.get('max', 'inf')}]"
-            lines.append(f"- `{feature['name']}` ({feature['type']}){bounds}")
+        parties = self.schema.get("parties")
+        if isinstance(parties, Mapping):
+            parts = {p.get("party"): p for p in self.architecture.get("parts", [])}
+            for party, schema in parties.items():
+                part = parts.get(party, {})
+                lines += [
+                    f"### At {party} (part `{str(part.get('sha256', '?'))[:16]}…`, "
+                    f"export {part.get('export_id', '?')}; never leaves {party}'s node)",
+                    "",
+                    *_feature_lines(schema.get("features", [])),
+                    "",
+                ]
+        else:
+            lines += _feature_lines(self.schema.get("features", []))
         if self.notes:
             lines += ["", "## Notes", "", self.notes]
         return "\n".join(lines) + "\n"
+
+
+def _feature_lines(features: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for feature in features:
+        bounds = ""
+        if "min" in feature or "max" in feature:
+            bounds = f" [{feature.get('min', '-inf')}, {feature.get('max', 'inf')}]"
+        lines.append(f"- `{feature['name']}` ({feature['type']}){bounds}")
+    return lines
 
 
 def _required(name: str) -> bool:
@@ -182,6 +201,10 @@ def _number(value: Any) -> str:
 
 def _architecture_text(architecture: Mapping[str, Any]) -> str:
     kind = architecture.get("kind", "?")
+    parts = architecture.get("parts")
+    if isinstance(parts, Sequence) and parts:
+        widths = " + ".join(f"{p.get('party')}: {len(p.get('features', []))}" for p in parts)
+        return f"{kind} (parts {widths} features; combiner: sigmoid of the sum)"
     hidden = architecture.get("hidden") or []
     width = architecture.get("n_features", "?")
     layers = " -> ".join(str(item) for item in [width, *hidden, 1])

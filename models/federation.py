@@ -34,6 +34,7 @@ from models.vertical_spec import (
     VERTICAL_MODELS,
     VERTICAL_PRIVACY,
     VerticalSpec,
+    check_product_parties,
     check_vertical_participants,
 )
 
@@ -485,9 +486,9 @@ class _Reader:
                 "schema", "a vertical federation has no shared schema: each participant "
                 "declares its own"
             )  # fmt: skip
-        guest, hosts = check_vertical_participants(
-            file=self.root.file, schemas=[(p.name, p.schema) for p in participants]
-        )
+        schemas = [(p.name, p.schema) for p in participants]
+        guest, hosts = check_vertical_participants(file=self.root.file, schemas=schemas)
+        check_product_parties(file=self.root.file, model=model, guest=guest, schemas=schemas)
         table = self.root.table("vertical", "vertical")
         table = table or _Table(self.root.file, "vertical", {}, kind="vertical",
                                 base=self.root.base)  # fmt: skip

@@ -19,12 +19,13 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import onnx
 import torch
 from torch import nn
 
@@ -34,6 +35,7 @@ from .nets import build_network, network_config
 from .onnx_export import OutputKind, export_onnx
 from .parameters import count_parameters, plain_state_dict
 from .schema import TabularSchema
+from .vertical_parts import PartRef
 
 __all__ = ["ModelRegistry", "RegisteredModel"]
 
@@ -116,23 +118,19 @@ class ModelRegistry:
         ``n_features`` must match the schema's feature count. The ONNX graph, state dict
         and card (JSON and Markdown) appear together or not at all.
         """
-        _check_name(name)
         if n_features != len(schema.features):
             raise ValueError(
                 f"n_features={n_features} but schema has {len(schema.features)} features"
             )
         if rounds < 0:
             raise ValueError(f"rounds must be >= 0, got {rounds}")
-        model_dir = self.root / name
-        model_dir.mkdir(parents=True, exist_ok=True)
-        partial = model_dir / f"{_PARTIAL_PREFIX}{uuid.uuid4().hex}"
-        partial.mkdir()
-        try:
+
+        def build(partial: Path) -> ModelCard:
             onnx_path = export_onnx(
                 model, n_features=n_features, path=partial / ONNX_FILE, output=output
             )
             torch.save(plain_state_dict(model), partial / STATE_FILE)
-            card = ModelCard(
+            return ModelCard(
                 name=name,
                 version="",
                 created_at=self._clock().isoformat(timespec="seconds"),
@@ -152,10 +150,9 @@ class ModelRegistry:
                 n_parameters=count_parameters(model),
                 notes=notes,
             )
-            registered = self._publish(partial, model_dir, card)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
+
+        registered = self._staged(name, build)
+        card = registered.card
         logger.info(
             "registered model %s %s (%d parameters, onnx %s)",
             name,
@@ -164,6 +161,80 @@ class ModelRegistry:
             card.onnx_sha256[:12],
         )
         return registered
+
+    def register_vertical(
+        self,
+        *,
+        name: str,
+        spec_name: str,
+        combiner: onnx.ModelProto,
+        parts: Sequence[PartRef],
+        schemas: Mapping[str, TabularSchema],
+        participants: Mapping[str, int],
+        rounds: int,
+        strategy: str,
+        privacy_mode: str,
+        privacy_parameters: Mapping[str, Any] | None = None,
+        epsilon: Mapping[str, float] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        notes: str = "",
+    ) -> RegisteredModel:
+        """Publish a vertical model version: the coordinator's combiner (``model.onnx``)
+        and a card naming each party's part by export id and SHA-256 (the parts stay on
+        the parties' nodes)."""
+        if sorted(p.party for p in parts) != sorted(schemas):
+            raise ValueError(f"parts of {[p.party for p in parts]} but schemas of {list(schemas)}")
+        for ref in parts:
+            if tuple(ref.features) != schemas[ref.party].feature_names:
+                raise ValueError(f"part of {ref.party!r} reads other features than its schema")
+
+        def build(partial: Path) -> ModelCard:
+            (partial / ONNX_FILE).write_bytes(combiner.SerializeToString())
+            hashes = {party: schema.hash() for party, schema in schemas.items()}
+            return ModelCard(
+                name=name,
+                version="",
+                created_at=self._clock().isoformat(timespec="seconds"),
+                spec_name=spec_name,
+                architecture={
+                    "kind": "vertical-logistic",
+                    "output": "probability",
+                    "parts": [ref.to_dict() for ref in parts],
+                },
+                schema={"parties": {party: s.to_dict() for party, s in schemas.items()}},
+                schema_hash=hashlib.sha256(
+                    ",".join(f"{k}:{v}" for k, v in sorted(hashes.items())).encode()
+                ).hexdigest(),
+                mode="vertical",
+                participants=dict(participants),
+                rounds=rounds,
+                strategy=strategy,
+                privacy_mode=privacy_mode,
+                privacy_parameters=dict(privacy_parameters or {}),
+                epsilon=dict(epsilon or {}),
+                metrics=dict(metrics or {}),
+                onnx_sha256=_sha256(partial / ONNX_FILE),
+                n_parameters=sum(len(ref.features) for ref in parts) + 1,
+                notes=notes,
+            )
+
+        registered = self._staged(name, build)
+        logger.info("registered vertical model %s %s (%d parts)", name, registered.version,
+                    len(parts))  # fmt: skip
+        return registered
+
+    def _staged(self, name: str, build: Callable[[Path], ModelCard]) -> RegisteredModel:
+        """Write a version's files with ``build`` into a hidden folder, then publish it."""
+        _check_name(name)
+        model_dir = self.root / name
+        model_dir.mkdir(parents=True, exist_ok=True)
+        partial = model_dir / f"{_PARTIAL_PREFIX}{uuid.uuid4().hex}"
+        partial.mkdir()
+        try:
+            return self._publish(partial, model_dir, build(partial))
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
 
     def _publish(self, partial: Path, model_dir: Path, card: ModelCard) -> RegisteredModel:
         """Write the card for the next free version and rename the directory into place."""

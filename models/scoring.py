@@ -93,6 +93,12 @@ def score_file(
     """
     started = time.perf_counter()
     registered = registry.resolve(model, version)
+    if registered.card.mode == "vertical":
+        parties = ", ".join(p["party"] for p in registered.card.architecture.get("parts", []))
+        raise ModelsError(
+            f"model {model} {registered.version} is vertical: its features live at {parties} "
+            "and it is scored in parts, each on its party's node, never from one file"
+        )
     schema = TabularSchema.from_dict(registered.card.schema)
     onnx_model = OnnxModel(registered.onnx_path)
     if onnx_model.n_features != len(schema.features):

@@ -24,11 +24,15 @@ from .nets import NETWORK_KINDS
 from .schema import FeatureSpec, FeatureType, TabularSchema
 
 __all__ = [
+    "CROPS",
     "ID_COLUMN",
+    "INDUSTRIES",
     "LABEL_COLUMN",
     "MODEL_SPECS",
+    "TAX_GRADES",
     "ModelSpec",
     "get_spec",
+    "one_hot_name",
     "spec_names",
 ]
 
@@ -126,8 +130,26 @@ class _Feature:
 
 _F = _Feature
 
+#: Levels of the categorical columns the vertical models read one-hot encoded.
+CROPS: Final = ("corn", "fruit", "none", "rice", "tea", "vegetables", "wheat")
+INDUSTRIES: Final = ("A", "C", "F", "G", "H", "I", "L")
+TAX_GRADES: Final = ("A", "B", "C", "D", "M")
+
+
+def one_hot_name(column: str, level: str) -> str:
+    """The indicator feature for ``column == level`` (``main_crop_rice``)."""
+    return f"{column}_{level}"
+
+
+def _one_hot(column: str, levels: Sequence[str], category: str, what: str) -> tuple[_Feature, ...]:
+    return tuple(
+        _F(one_hot_name(column, level), "bool", None, None, category, f"{what}: {level}")
+        for level in levels
+    )
+
+
 # Feature tables: name, type, min, max, consent data category, reason phrase (the phrase
-# says why the feature pushed a score up). Money is in RMB 10,000 (wan yuan), areas in mu.
+# says why the feature pushed a score up). Money is in CNY, areas in mu.
 # fmt: off
 
 # IoT (factory) risk: indicators computed at each factory's edge node.
@@ -151,50 +173,60 @@ _IOT: Final[tuple[_Feature, ...]] = (
 
 # Farmer credit, bank side (holds the labels).
 _FARMER_BANK: Final[tuple[_Feature, ...]] = (
-    _F("deposit_balance_avg", "float", 0, 100_000, "bank.accounts", "low average deposits"),
-    _F("transaction_count_12m", "int", 0, 100_000, "bank.transactions", "few transactions"),
-    _F("existing_loan_balance", "float", 0, 100_000, "bank.credit", "high existing loans"),
-    _F("overdue_count_24m", "int", 0, 1_000, "bank.credit", "past overdue repayments"),
-    _F("max_overdue_days_24m", "int", 0, 3_650, "bank.credit", "long past overdue periods"),
-    _F("credit_inquiries_6m", "int", 0, 1_000, "bank.credit", "many recent credit inquiries"),
+    _F("deposit_balance_cny", "float", 0, 1e9, "bank.transactions", "low deposit balance"),
+    _F("avg_balance_6m_cny", "float", 0, 1e9, "bank.transactions",
+       "low average balance over 6 months"),
+    _F("txn_count_monthly", "int", 0, 10_000, "bank.transactions", "few account transactions"),
+    _F("account_age_months", "int", 0, 1_200, "bank.transactions", "short banking relationship"),
+    _F("existing_loans", "int", 0, 50, "bank.loans", "several loans outstanding"),
+    _F("existing_loan_balance_cny", "float", 0, 1e9, "bank.loans", "high existing loans"),
+    _F("late_repayments_24m", "int", 0, 100, "bank.loans", "past late repayments"),
+    _F("max_days_late_24m", "int", 0, 3_650, "bank.loans", "long past repayment delays"),
+    _F("credit_inquiries_6m", "int", 0, 100, "bank.loans", "many recent credit inquiries"),
 )
 
-# Farmer credit, government agricultural platform side.
+# Farmer credit, government agricultural platform side (the main crop one-hot encoded).
 _FARMER_GOV: Final[tuple[_Feature, ...]] = (
-    _F("planted_area_mu", "float", 0, 1_000_000, "gov.agri", "small planted area"),
-    _F("crop_count", "int", 0, 100, "gov.agri", "little crop diversification"),
-    _F("livestock_head", "int", 0, 1_000_000, "gov.agri", "small livestock holding"),
-    _F("land_transfer_area_mu", "float", 0, 1_000_000, "gov.land", "little contracted land"),
-    _F("owns_rural_housing", "bool", None, None, "gov.land", "no registered rural housing"),
-    _F("subsidies_received", "float", 0, 100_000, "gov.agri", "few subsidies received"),
+    _F("planted_area_mu", "float", 0, 1e5, "gov.agri", "small planted area"),
+    *_one_hot("main_crop", CROPS, "gov.agri", "main crop"),
+    _F("livestock_head", "int", 0, 1e6, "gov.agri", "small livestock holding"),
+    _F("land_transfer_contracts", "int", 0, 100, "gov.registry", "few land-transfer contracts"),
+    _F("land_transfer_area_mu", "float", 0, 1e5, "gov.registry", "little contracted land"),
+    _F("rural_housing_m2", "float", 0, 1e4, "gov.registry", "small registered housing"),
+    _F("housing_certificate", "bool", None, None, "gov.registry",
+       "no rural housing certificate"),
+    _F("subsidies_12m_cny", "float", 0, 1e8, "gov.agri", "few subsidies received"),
     _F("cooperative_member", "bool", None, None, "gov.agri", "not a cooperative member"),
 )
 
 # SME risk, bank side (holds the labels).
 _SME_BANK: Final[tuple[_Feature, ...]] = (
-    _F("monthly_inflow_avg", "float", 0, 1e7, "bank.transactions", "low settlement inflows"),
-    _F("monthly_outflow_avg", "float", 0, 1e7, "bank.transactions", "outflows high vs inflows"),
-    _F("counterparty_count", "int", 0, 1e6, "bank.transactions", "few trading counterparties"),
-    _F("balance_volatility", "float", 0, 1_000, "bank.accounts", "volatile account balance"),
-    _F("existing_credit", "float", 0, 1e7, "bank.credit", "high existing credit"),
-    _F("overdue_count_24m", "int", 0, 1_000, "bank.credit", "past overdue repayments"),
+    _F("monthly_inflow_cny", "float", 0, 1e11, "bank.transactions", "low settlement inflows"),
+    _F("monthly_outflow_cny", "float", 0, 1e11, "bank.transactions",
+       "outflows high vs inflows"),
+    _F("counterparties_12m", "int", 0, 1e6, "bank.transactions", "few trading counterparties"),
+    _F("balance_volatility", "float", 0, 100, "bank.transactions", "volatile account balance"),
+    _F("avg_balance_cny", "float", 0, 1e11, "bank.transactions", "low average balance"),
+    _F("existing_credit_cny", "float", 0, 1e11, "bank.loans", "high existing credit"),
+    _F("overdue_count_24m", "int", 0, 100, "bank.loans", "past overdue repayments"),
+    _F("max_overdue_days_24m", "int", 0, 3_650, "bank.loans", "long past overdue periods"),
 )
 
-# SME risk, government data platform side (registry, tax, social insurance, courts).
+# SME risk, government data platform side (registry, tax, social insurance, courts; the
+# industry section and the tax credit grade one-hot encoded).
 _SME_GOV: Final[tuple[_Feature, ...]] = (
-    _F("registration_age_years", "float", 0, 200, "gov.registry", "recently registered firm"),
-    _F("registered_capital", "float", 0, 1e8, "gov.registry", "low registered capital"),
-    _F("industry_risk_class", "int", 1, 5, "gov.registry", "higher-risk industry"),
-    _F("key_enterprise_listed", "bool", None, None, "gov.registry",
-       "not on the city's key-enterprise lists"),
-    _F("tax_credit_grade", "int", 1, 5, "gov.tax", "weak tax credit grade"),
-    _F("vat_invoice_total_12m", "float", 0, 1e8, "gov.tax", "low invoiced sales"),
-    _F("declared_revenue_12m", "float", 0, 1e8, "gov.tax", "low declared revenue"),
-    _F("revenue_invoice_ratio", "float", 0, 100, "gov.tax",
-       "declared revenue inconsistent with invoices"),
-    _F("social_insurance_headcount", "int", 0, 1e6, "gov.social", "few insured employees"),
-    _F("court_cases_36m", "int", 0, 10_000, "gov.judicial", "recent court cases"),
-    _F("admin_penalties_36m", "int", 0, 10_000, "gov.judicial", "recent administrative penalties"),
+    _F("registration_age_years", "float", 0, 100, "gov.registry", "recently registered firm"),
+    _F("registered_capital_cny", "float", 0, 1e12, "gov.registry", "low registered capital"),
+    *_one_hot("industry", INDUSTRIES, "gov.registry", "industry section"),
+    _F("key_enterprise", "bool", None, None, "gov.registry",
+       "not on the city's key-enterprise list"),
+    *_one_hot("tax_credit_grade", TAX_GRADES, "gov.tax", "tax credit grade"),
+    _F("vat_invoices_12m_cny", "float", 0, 1e12, "gov.tax", "low invoiced sales"),
+    _F("declared_revenue_12m_cny", "float", 0, 1e12, "gov.tax", "low declared revenue"),
+    _F("social_insurance_headcount", "int", 0, 1e6, "gov.registry", "few insured employees"),
+    _F("court_cases_3y", "int", 0, 1_000, "gov.judicial", "recent court cases"),
+    _F("admin_penalties_3y", "int", 0, 1_000, "gov.judicial",
+       "recent administrative penalties"),
 )
 
 # fmt: on

@@ -17,14 +17,16 @@ label_noise_multiplier = 1.0   # Gaussian noise on the gradients released to hos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.errors import FederationFileError
 
 __all__ = ["VerticalSpec"]
 
-#: What vertical federations support today: CKKS-protected vertical logistic regression.
-VERTICAL_MODELS = ("logistic",)
+#: What vertical federations support today: CKKS-protected vertical logistic regression,
+#: bring-your-own (``logistic``) or one of the product models split between bank and gov.
+VERTICAL_MODELS = ("logistic", "farmer_credit", "sme_risk")
 VERTICAL_PRIVACY = ("he", "none")
 
 
@@ -41,7 +43,7 @@ class VerticalSpec:
 
 
 def check_vertical_participants(
-    *, file: str, schemas: list[tuple[str, object]]
+    *, file: str, schemas: Sequence[tuple[str, object]]
 ) -> tuple[str, tuple[str, ...]]:
     """The guest (the one participant whose schema names a label) and the hosts.
 
@@ -69,3 +71,43 @@ def check_vertical_participants(
         )
     guest = labelled[0]
     return guest, tuple(name for name, _ in schemas if name != guest)
+
+
+def check_product_parties(
+    *, file: str, model: str, guest: str, schemas: Sequence[tuple[str, object]]
+) -> None:
+    """A product model's parties hold exactly the features :mod:`models.specs` gives them.
+
+    Participants are named after the spec's parties (``bank`` holds the labels, ``gov``
+    the registry features); ids and label column names are each party's own.
+    """
+    from models.specs import LABEL_PARTY, get_spec
+
+    spec = get_spec(model)
+    if spec.mode != "vertical":
+        return
+    names = [name for name, _ in schemas]
+    if sorted(names) != sorted(spec.parties) or guest != LABEL_PARTY:
+        raise FederationFileError(
+            file=file,
+            key="participants",
+            reason=f"model {model!r} is trained by parties {', '.join(spec.parties)} "
+            f"({LABEL_PARTY} holds the labels); got {', '.join(names)} with labels at {guest}",
+        )
+    for index, (name, schema) in enumerate(schemas):
+        expected = spec.party_schema(name)
+        declared = list(getattr(schema, "features", ()))
+        differences = [
+            d
+            for d in expected.compare(
+                type(expected)(id=expected.id, label=expected.label, features=tuple(declared))
+            )
+            if not d.startswith(("id column", "label"))
+        ]
+        if differences:
+            raise FederationFileError(
+                file=file,
+                key=f"participants[{index}].schema",
+                reason=f"{name}'s features differ from model {model!r}: "
+                + "; ".join(differences[:5]),
+            )

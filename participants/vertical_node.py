@@ -22,6 +22,7 @@ from flwr.app import ConfigRecord, ConfigRecordValues, MetricRecord, MetricRecor
 from models import wire
 from models.federation import FederationSpec, ParticipantSpec
 from models.tabular import TabularData, load_table
+from privacy._files import atomic_write_bytes
 from privacy.he.public import PublicContext
 from privacy.psi import IdFormat, PSIAnswer, PSIGuest, PSIHost, PSIOffer, PSIReveal
 from privacy.vertical import (
@@ -38,6 +39,7 @@ from .keys import load_secret
 from .local_data import ParticipantError, declared_schema, load_eligible
 from .vertical_state import (
     cached_table,
+    part_dir,
     read_arrays,
     read_json,
     run_dir,
@@ -360,6 +362,41 @@ def _lr_evaluate(step: _Step) -> Reply:
     }, {}
 
 
+def _export(step: _Step, party: VerticalLRGuest | VerticalLRHost, bias: float) -> Reply:
+    """File this party's ONNX part of the trained model on its own node; answer its hash."""
+    import hashlib
+
+    from models.vertical_parts import lr_part_graph
+
+    part = lr_part_graph(
+        party=step.participant.name,
+        mean=party.mean,
+        scale=party.scale,
+        weights=party.weights,
+        clip_norm=party.config.feature_clip_norm,
+        bias=bias,
+    )
+    body = part.SerializeToString()
+    schema = declared_schema(step.spec, step.participant)
+    folder = part_dir(step.spec.name, step.participant.name, wire.config_str(step.config, "run-id"))
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "part.onnx", body, mode=0o600)
+    digest = hashlib.sha256(body).hexdigest()
+    write_json(folder / "part.json", {"sha256": digest, "schema": schema.to_dict(),
+                                      "schema_hash": schema.hash()})  # fmt: skip
+    logger.info("filed the %s part (%s…) in %s", step.participant.name, digest[:12], folder)
+    return {"sha256": digest, "features": ",".join(schema.feature_names)}, {}
+
+
+def _guest_export(step: _Step) -> Reply:
+    guest = _guest(step)
+    return _export(step, guest, guest.bias)
+
+
+def _host_export(step: _Step) -> Reply:
+    return _export(step, _host(step), 0.0)
+
+
 _OPS: dict[tuple[str, str], Callable[[_Step], Reply]] = {
     ("guest", "psi-offer"): _psi_offer,
     ("host", "psi-answer"): _psi_answer,
@@ -373,4 +410,6 @@ _OPS: dict[tuple[str, str], Callable[[_Step], Reply]] = {
     ("guest", "lr-open"): _lr_open,
     ("host", "lr-score"): _lr_score,
     ("guest", "lr-evaluate"): _lr_evaluate,
+    ("guest", "lr-export"): _guest_export,
+    ("host", "lr-export"): _host_export,
 }

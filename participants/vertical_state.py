@@ -32,6 +32,14 @@ def run_dir(federation: str, participant: str, run_id: str) -> Path:
     return node_home() / "vertical" / federation / participant / run_id
 
 
+def part_dir(federation: str, participant: str, export_id: str) -> Path:
+    """Where this participant files its part of a vertical model version (serving reads it)."""
+    for part in (federation, participant, export_id):
+        if not part or "/" in part or part.startswith("."):
+            raise ValueError(f"unsafe name for a part folder: {part!r}")
+    return node_home() / "parts" / federation / participant / export_id
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Mode 0600 for every state file: they hold subject ids, weights or secrets."""
     atomic_write_bytes(path, json.dumps(data).encode(), mode=0o600)

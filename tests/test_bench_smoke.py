@@ -38,6 +38,7 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "utility_demo",
         "he_cost",
         "vertical_lr",
+        "vertical_flower",
         "psi",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")

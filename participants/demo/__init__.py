@@ -26,10 +26,12 @@ from participants.demo.uscc import (
     uscc_check_character,
     validate_uscc,
 )
+from participants.demo.vertical_federation import VERTICAL_DEMO_MODELS, write_vertical_federation
 
 __all__ = [
     "INDICATOR_COLUMNS",
     "USCC_ALPHABET",
+    "VERTICAL_DEMO_MODELS",
     "DatasetManifest",
     "InvalidUSCCError",
     "NodeManifest",
@@ -44,4 +46,5 @@ __all__ = [
     "uscc_check_character",
     "validate_uscc",
     "write_iot_federation",
+    "write_vertical_federation",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from models.specs import CROPS, INDUSTRIES, TAX_GRADES
+
 __all__ = [
     "CROPS",
     "FARMER_BANK_COLUMNS",
@@ -52,10 +54,6 @@ def _b(name: str, description: str) -> ColumnSpec:
 def _c(name: str, description: str, levels: tuple[str, ...]) -> ColumnSpec:
     return ColumnSpec(name=name, type="category", description=description, levels=levels)
 
-
-CROPS: Final = ("corn", "fruit", "none", "rice", "tea", "vegetables", "wheat")
-INDUSTRIES: Final = ("A", "C", "F", "G", "H", "I", "L")
-TAX_GRADES: Final = ("A", "B", "C", "D", "M")
 
 FARMER_BANK_COLUMNS: Final[tuple[ColumnSpec, ...]] = (
     _f("deposit_balance_cny", "deposit balance at month end, CNY", 0, 1e9),

@@ -8,17 +8,17 @@ relative to the TOML file's directory.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 from participants.demo.columns import ColumnSpec
 from participants.demo.errors import ScenarioError
 from participants.demo.manifest import ScenarioManifest
+from participants.demo.toml_text import toml_number as _number
+from participants.demo.toml_text import toml_path as _relative
+from participants.demo.toml_text import toml_string as _string
+from participants.demo.toml_text import toml_strings as _strings
 
 __all__ = ["PRIVACY_MODES", "STRATEGIES", "write_iot_federation"]
 
@@ -26,23 +26,6 @@ logger = logging.getLogger(__name__)
 
 PRIVACY_MODES: Final = ("none", "dp", "he", "dp+he")
 STRATEGIES: Final = ("fedavg", "fedprox")
-
-
-def _string(value: str) -> str:
-    """A TOML basic string (JSON string escapes are valid TOML escapes)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _number(value: float) -> str:
-    if isinstance(value, bool) or not math.isfinite(value):
-        raise ScenarioError(f"cannot write {value!r} as a TOML number")
-    if isinstance(value, int):
-        return str(value)
-    return repr(float(value))
-
-
-def _strings(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_string(v) for v in values) + "]"
 
 
 def _feature(spec: ColumnSpec) -> str:
@@ -54,10 +37,6 @@ def _feature(spec: ColumnSpec) -> str:
             value = float(bound) if spec.type == "float" else int(bound)
             parts.append(f"{key} = {_number(value)}")
     return "  { " + ", ".join(parts) + " },"
-
-
-def _relative(target: Path, base: Path) -> str:
-    return Path(os.path.relpath(target.resolve(), base.resolve())).as_posix()
 
 
 def write_iot_federation(
@@ -146,7 +125,7 @@ def write_iot_federation(
         "]",
         "",
         "[evaluation]",
-        f"file = {_string(_relative(manifest.path(manifest.eval_file), base))}",
+        f"file = {_relative(manifest.path(manifest.eval_file), base)}",
     ]
     for node in factories:
         indicators = node.dataset("indicators")
@@ -158,9 +137,9 @@ def write_iot_federation(
             "",
             "[[participants]]",
             f"name = {_string(node.name)}",
-            f"file = {_string(_relative(manifest.path(indicators.file), base))}",
+            f"file = {_relative(manifest.path(indicators.file), base)}",
             f"categories = {_strings(node.categories)}",
-            f"consent_db = {_string(_relative(manifest.path(node.consent_db), base))}",
+            f"consent_db = {_relative(manifest.path(node.consent_db), base)}",
             f"subject_column = {_string(indicators.subject_column)}",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)

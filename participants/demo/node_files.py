@@ -12,6 +12,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
+from models.specs import get_spec
 from participants.demo.columns import (
     FARMER_BANK_COLUMNS,
     FARMER_GOV_COLUMNS,
@@ -24,6 +25,7 @@ from participants.demo.consent_records import write_consent_db
 from participants.demo.errors import ScenarioError
 from participants.demo.factory_node import FactoryNodeData
 from participants.demo.manifest import DatasetManifest, NodeManifest
+from participants.demo.model_views import model_view, view_columns
 from participants.demo.raw_tables import write_raw_tables
 from participants.demo.vertical import VerticalSplit
 
@@ -165,9 +167,9 @@ def _write_party_node(
     """One vertical party's node: its farmer and SME tables and its consent log."""
     node_dir = root / kind
     manifests, size = [], 0
-    for (frame, columns, description), name, id_column in (
-        (farmers, "farmers", "farmer_id"),
-        (smes, "smes", "firm_id"),
+    for (frame, columns, description), name, id_column, model in (
+        (farmers, "farmers", "farmer_id", "farmer_credit"),
+        (smes, "smes", "firm_id", "sme_risk"),
     ):
         manifest, written = _dataset(
             node_dir,
@@ -178,6 +180,21 @@ def _write_party_node(
             label=label,
             columns=columns,
             description=description,
+        )
+        manifests.append(manifest)
+        size += written
+        # The node derives the model's inputs from its own table (categories one-hot).
+        view = view_columns(model, kind)
+        features = get_spec(model).party_schema(kind).features
+        manifest, written = _dataset(
+            node_dir,
+            root,
+            model_view(frame, columns, features, id_column=id_column),
+            name=model,
+            id_column=id_column,
+            label=label,
+            columns=view,
+            description=f"inputs of the {model} model, derived here from {name}.csv",
         )
         manifests.append(manifest)
         size += written

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from coordinator.handshake import FederationAbortedError
+from coordinator.publish import publish
+from coordinator.rounds import FederationResult
 from coordinator.vertical import run_vertical
-from models.errors import FederationFileError
+from models.errors import FederationFileError, ModelsError
 from models.federation import FederationSpec, load_federation
+from models.registry import ModelRegistry
+from models.scoring import score_file
+from models.vertical_parts import combine, score_parts
 from participants.client_app import make_client_app
+from participants.vertical_state import part_dir
+from privacy.vertical import holdout_split
 from tests.support.local_grid import LocalGrid
 
 
@@ -67,9 +77,71 @@ schema = {{ id = "customer", {host_label}features = [{features("h", 3 if label_i
     return path
 
 
-def _run(spec: FederationSpec):  # type: ignore[no-untyped-def]
+def _run_vertical(spec: FederationSpec):  # type: ignore[no-untyped-def]
     grid = LocalGrid(make_client_app(spec.path), n_nodes=len(spec.participants))
     return run_vertical(grid, spec, connect_timeout_s=5)  # type: ignore[arg-type]
+
+
+def _run(spec: FederationSpec):  # type: ignore[no-untyped-def]
+    return _run_vertical(spec).report
+
+
+def _holdout_features(folder: Path, spec: FederationSpec) -> dict[str, np.ndarray]:
+    """Each party's holdout rows, as the federation aligned and split them (sorted ids)."""
+    bank = pd.read_csv(folder / "bank.csv").set_index("cid")
+    gov = pd.read_csv(folder / "gov.csv").set_index("customer")
+    ids = sorted(set(bank.index) & set(gov.index))
+    assert spec.vertical is not None
+    _, holdout = holdout_split(len(ids), holdout=spec.vertical.holdout, seed=spec.seed)
+    rows = [ids[i] for i in holdout]
+    return {
+        "bank": bank.loc[rows, ["g0", "g1", "g2"]].to_numpy(np.float32),
+        "gov": gov.loc[rows, ["h0", "h1", "h2", "h3"]].to_numpy(np.float32),
+        "label": bank.loc[rows, "default"].to_numpy(),
+    }
+
+
+def test_parts_filed_at_the_parties_and_the_combiner_reproduce_the_trained_model(
+    tmp_path: Path,
+) -> None:
+    _write_parties(tmp_path)
+    spec = load_federation(_federation(tmp_path))
+    run = _run_vertical(spec)
+
+    registered = publish(
+        spec,
+        FederationResult(report=run.report, model=None, n_features=0, parts=run.parts),
+        report_path=None,
+    )
+
+    assert registered is not None and registered.card.mode == "vertical"
+    refs = {p["party"]: p for p in registered.card.architecture["parts"]}
+    assert set(refs) == {"bank", "gov"} and refs["gov"]["features"] == ["h0", "h1", "h2", "h3"]
+    data = _holdout_features(tmp_path, spec)
+    partial = {}
+    for party in ("bank", "gov"):
+        path = part_dir(spec.name, party, refs[party]["export_id"]) / "part.onnx"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == refs[party]["sha256"]
+        partial[party] = score_parts(path, data[party])
+    scores = combine(registered.onnx_path, partial)
+    # The combined parts rank the holdout exactly as the federation's own evaluation did.
+    assert roc_auc_score(data["label"], scores) == pytest.approx(run.report.final["auc"], abs=1e-9)
+    one = combine(
+        registered.onnx_path,
+        {
+            p: score_parts(part_dir(spec.name, p, refs[p]["export_id"]) / "part.onnx", data[p][0])
+            for p in partial
+        },
+    )
+    assert one[0] == pytest.approx(scores[0], abs=1e-12)
+    with pytest.raises(ModelsError, match="is vertical: its features live at bank, gov"):
+        score_file(
+            ModelRegistry(registered.dir.parent.parent),
+            model=spec.name,
+            version=None,
+            input_path=tmp_path / "bank.csv",
+            output_path=tmp_path / "out.csv",
+        )
 
 
 def test_vertical_lr_over_psi_aligned_rows_learns_from_both_parties(tmp_path: Path) -> None:
@@ -133,3 +205,25 @@ def test_vertical_federation_refuses_dp_modes_and_shared_schemas(tmp_path: Path)
 
     with pytest.raises(FederationFileError, match="'he' \\(CKKS residuals\\) or 'none'"):
         load_federation(_federation(tmp_path, privacy="dp+he"))
+
+
+def test_vertical_model_card_lists_each_partys_features_and_part(tmp_path: Path) -> None:
+    _write_parties(tmp_path)
+    spec = load_federation(_federation(tmp_path, privacy="none"))
+    run = _run_vertical(spec)
+    registered = publish(
+        spec,
+        FederationResult(report=run.report, model=None, n_features=0, parts=run.parts),
+        report_path=tmp_path / "report.json",
+    )
+    assert registered is not None
+
+    text = (registered.dir / "card.md").read_text(encoding="utf-8")
+
+    assert "vertical-logistic (parts bank: 3 + gov: 4 features" in text
+    gov = next(p for p in run.parts if p.party == "gov")
+    assert f"### At gov (part `{gov.sha256[:16]}…`" in text
+    assert "- `h3` (float)" in text
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["model_version"] == f"{spec.name}/v1"
+    assert [p["party"] for p in report["final"]["parts"]] == ["bank", "gov"]

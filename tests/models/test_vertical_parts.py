@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from models.errors import ExportError
-from models.vertical_parts import combine, combiner_graph, lr_part_graph, score_parts
+from models.vertical_parts import (
+    Combiner,
+    PartScorer,
+    combine,
+    combiner_graph,
+    lr_part_graph,
+    score_parts,
+)
 from privacy.vertical import (
     PlainCodec,
     VerticalLRConfig,
@@ -85,3 +92,33 @@ def test_bad_part_parameters_are_refused() -> None:
         )
     with pytest.raises(ExportError, match="distinct"):
         combiner_graph(parties=["a", "a"], bias=0.0)
+
+
+def test_a_loaded_part_refuses_rows_of_the_wrong_width_and_guest_bias_sits_in_its_part() -> None:
+    guest, host, xg, xh = _trained()
+    clip = guest.config.feature_clip_norm
+    bank = PartScorer(
+        lr_part_graph(
+            party="bank",
+            mean=guest.mean,
+            scale=guest.scale,
+            weights=guest.weights,
+            clip_norm=clip,
+            bias=guest.bias,
+        )
+    )
+    gov = PartScorer(
+        lr_part_graph(
+            party="gov", mean=host.mean, scale=host.scale, weights=host.weights, clip_norm=clip
+        )
+    )
+    combiner = Combiner(combiner_graph(parties=["bank", "gov"], bias=0.0))
+
+    scores = combiner.combine({"bank": bank.score(xg), "gov": gov.score(xh)})
+
+    expected = 1 / (1 + np.exp(-guest.logits(xg, [host.score_part(xh)])))
+    np.testing.assert_allclose(scores, expected, atol=1e-9)
+    with pytest.raises(ValueError, match="reads 3 features, got shape"):
+        bank.score(xh)
+    with pytest.raises(ValueError, match="needs the parts of"):
+        combiner.combine({"bank": bank.score(xg)})
