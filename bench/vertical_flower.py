@@ -11,7 +11,7 @@ The first epoch is left out (warm-up).
 Then the parts the ``he`` run filed at each party are loaded (ONNX Runtime sessions, as a
 server keeps them) and one subject is scored through the guest's part, the host's part and the
 coordinator's combiner in this process, many times: p50 and p99 latency (the HTTP path is
-measured with the scoring API), and a batch of all holdout-sized rows for throughput.
+measured with the scoring API), and a batch of 10,000 subjects for throughput.
 """
 
 from __future__ import annotations
@@ -72,7 +72,10 @@ def _latency(toml: Path, *, calls: int) -> dict[str, Any]:
     tables = {}
     for participant in spec.participants:
         assert participant.schema is not None
-        tables[participant.name] = load_table(participant.file, participant.schema).features
+        schema = participant.schema
+        tables[participant.name] = load_table(
+            participant.file, schema, require_label=schema.label is not None
+        ).features
     rows = min(len(t) for t in tables.values())
     rng = np.random.default_rng(0)
     picks = rng.integers(0, rows, size=calls)

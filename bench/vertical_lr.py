@@ -177,7 +177,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"({verdict(up['pass'])}, target >= {up['limit']:.0f}x). CKKS costs "
             f"{ratio:.0f}x the plaintext protocol with every party in one process, where the "
             "plaintext protocol is a few numpy products per batch; the comparison that FATE's "
-            "7.5x refers to (both through the federation's messaging) needs the Flower relay "
-            "of the vertical mode, which is not built yet.",
+            "7.5x refers to (both through the federation's messaging) is section 5, "
+            "`vertical_flower`.",
         ]
     )
