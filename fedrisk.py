@@ -270,6 +270,10 @@ def _demo_vertical(manifest: ScenarioManifest, out: Path, *, privacy: str) -> No
         )
     print_vertical_comparison(console, results)
     console.print(f"Reports and plots: {out / 'reports'}, {out}/*-auc-per-epoch.png")
+    console.print(
+        f"Vertical model cards (combiner + each party's part): fedrisk models show "
+        f"demo-farmer-credit --registry {spec.output_dir / 'registry'}"
+    )
 
 
 def _run_cli(debug: bool, action: Callable[[], None]) -> None:

@@ -32,7 +32,13 @@ def publish(
         common: dict[str, Any] = {
             "name": spec.name,
             "spec_name": spec.model,
-            "participants": {p.name: p.rows_used for p in report.participants if p.accepted},
+            # Rows each party trained on: a vertical party's aligned training rows (after
+            # PSI and the holdout), not the rows it declared at handshake.
+            "participants": (
+                dict(report.rounds[-1].rows_used)
+                if result.parts
+                else {p.name: p.rows_used for p in report.participants if p.accepted}
+            ),
             "rounds": len(report.rounds),
             "strategy": report.strategy,
             "privacy_mode": spec.privacy,

@@ -115,6 +115,8 @@ def test_parts_filed_at_the_parties_and_the_combiner_reproduce_the_trained_model
     )
 
     assert registered is not None and registered.card.mode == "vertical"
+    # 400 aligned rows, 100 held out: each party trained on the other 300.
+    assert registered.card.participants == {"bank": 300, "gov": 300}
     refs = {p["party"]: p for p in registered.card.architecture["parts"]}
     assert set(refs) == {"bank", "gov"} and refs["gov"]["features"] == ["h0", "h1", "h2", "h3"]
     data = _holdout_features(tmp_path, spec)
