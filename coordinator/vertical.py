@@ -154,7 +154,7 @@ def run_vertical(
         report.rounds.append(record)
         if on_round is not None:
             on_round(record)
-    parts = _export_parts(relay, guest, hosts, run_id=relay.run_id)
+    parts = _export_parts(relay, guest, hosts)
     final = report.rounds[-1] if report.rounds else None
     report.final = {
         "auc": final.auc if final else None,
@@ -177,14 +177,14 @@ class VerticalRun:
     parts: tuple[PartRef, ...]
 
 
-def _export_parts(relay: _Relay, guest: str, hosts: list[str], *, run_id: str) -> list[PartRef]:
+def _export_parts(relay: _Relay, guest: str, hosts: list[str]) -> list[PartRef]:
     replies = relay.ask("lr-export", [guest, *hosts])
     parts = []
     for name in (guest, *hosts):
         info = wire.config_of(replies[name], wire.INFO)
         features = tuple(f for f in wire.config_str(info, "features").split(",") if f)
-        parts.append(PartRef(party=name, export_id=run_id, sha256=wire.config_str(info, "sha256"),
-                             features=features))  # fmt: skip
+        sha256 = wire.config_str(info, "sha256")
+        parts.append(PartRef(party=name, export_id=relay.run_id, sha256=sha256, features=features))
     return parts
 
 

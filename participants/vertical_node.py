@@ -10,6 +10,7 @@ may not be used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -364,8 +365,6 @@ def _lr_evaluate(step: _Step) -> Reply:
 
 def _export(step: _Step, party: VerticalLRGuest | VerticalLRHost, bias: float) -> Reply:
     """File this party's ONNX part of the trained model on its own node; answer its hash."""
-    import hashlib
-
     from models.vertical_parts import lr_part_graph
 
     part = lr_part_graph(

@@ -15,10 +15,10 @@ from typing import Final
 from participants.demo.columns import ColumnSpec
 from participants.demo.errors import ScenarioError
 from participants.demo.manifest import ScenarioManifest
+from participants.demo.toml_text import participant_lines, toml_feature
 from participants.demo.toml_text import toml_number as _number
 from participants.demo.toml_text import toml_path as _relative
 from participants.demo.toml_text import toml_string as _string
-from participants.demo.toml_text import toml_strings as _strings
 
 __all__ = ["PRIVACY_MODES", "STRATEGIES", "write_iot_federation"]
 
@@ -31,12 +31,7 @@ STRATEGIES: Final = ("fedavg", "fedprox")
 def _feature(spec: ColumnSpec) -> str:
     if spec.type == "category":
         raise ScenarioError(f"feature {spec.name!r} is categorical; the IoT schema has none")
-    parts = [f"name = {_string(spec.name)}", f"type = {_string(spec.type)}"]
-    for key, bound in (("min", spec.min), ("max", spec.max)):
-        if bound is not None:
-            value = float(bound) if spec.type == "float" else int(bound)
-            parts.append(f"{key} = {_number(value)}")
-    return "  { " + ", ".join(parts) + " },"
+    return f"  {toml_feature(spec.name, spec.type, spec.min, spec.max)},"
 
 
 def write_iot_federation(
@@ -131,17 +126,7 @@ def write_iot_federation(
         indicators = node.dataset("indicators")
         if indicators.feature_names != dataset.feature_names:
             raise ScenarioError(f"{node.name} has a different indicator schema")
-        if node.consent_db is None:
-            raise ScenarioError(f"{node.name} has no consent database")
-        lines += [
-            "",
-            "[[participants]]",
-            f"name = {_string(node.name)}",
-            f"file = {_relative(manifest.path(indicators.file), base)}",
-            f"categories = {_strings(node.categories)}",
-            f"consent_db = {_relative(manifest.path(node.consent_db), base)}",
-            f"subject_column = {_string(indicators.subject_column)}",
-        ]
+        lines += participant_lines(manifest, node, indicators, base)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     logger.info("wrote IoT federation with %d participants", len(factories))

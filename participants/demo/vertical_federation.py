@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from models.schema import FeatureSpec
 from models.specs import get_spec
 from participants.demo.errors import ScenarioError
 from participants.demo.manifest import ScenarioManifest
-from participants.demo.toml_text import toml_number, toml_path, toml_string, toml_strings
+from participants.demo.toml_text import participant_lines, toml_feature, toml_number, toml_string
 
 __all__ = ["VERTICAL_DEMO_MODELS", "write_vertical_federation"]
 
@@ -22,16 +21,6 @@ logger = logging.getLogger(__name__)
 
 #: The demo's vertical models, in the order the demo trains them.
 VERTICAL_DEMO_MODELS = ("farmer_credit", "sme_risk")
-
-
-def _feature(spec: FeatureSpec) -> str:
-    parts = [f"name = {toml_string(spec.name)}", f"type = {toml_string(spec.type)}"]
-    for key, bound in (("min", spec.min), ("max", spec.max)):
-        if bound is not None:
-            parts.append(
-                f"{key} = {toml_number(float(bound) if spec.type == 'float' else int(bound))}"
-            )
-    return "{ " + ", ".join(parts) + " }"
 
 
 def write_vertical_federation(
@@ -79,19 +68,15 @@ def write_vertical_federation(
     nodes = {node.name: node for node in manifest.nodes}
     for party in spec.parties:
         node = nodes.get(party)
-        if node is None or node.consent_db is None:
-            raise ScenarioError(f"the scenario has no {party} node with a consent log")
+        if node is None:
+            raise ScenarioError(f"the scenario has no {party} node")
         table = node.dataset(model)
         label = f", label = {toml_string(table.label_column)}" if table.label_column else ""
-        features = ", ".join(_feature(f) for f in spec.party_schema(party).features)
+        features = ", ".join(
+            toml_feature(f.name, f.type, f.min, f.max) for f in spec.party_schema(party).features
+        )
         lines += [
-            "",
-            "[[participants]]",
-            f"name = {toml_string(party)}",
-            f"file = {toml_path(manifest.path(table.file), base)}",
-            f"categories = {toml_strings(node.categories)}",
-            f"consent_db = {toml_path(manifest.path(node.consent_db), base)}",
-            f"subject_column = {toml_string(table.subject_column)}",
+            *participant_lines(manifest, node, table, base),
             f"schema = {{ id = {toml_string(table.id_column)}{label}, features = [{features}] }}",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)
