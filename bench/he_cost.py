@@ -5,9 +5,9 @@ models of about 1k, 10k and 100k parameters (an MLP with one hidden layer of 40,
 4 000 units on the 23 features) a ``none`` and an ``he`` federation run back to back in
 this process on Flower's simulation runtime; the figure is the median of the rounds'
 ``duration_s`` with round 1 left out (warm-up). The order of the pair alternates from one
-size to the next, and at 100k three pairs run (none he, he none, none he) and the figure
-is the median of the three pairs' ratios, so that drifting machine load does not favour one
-mode.
+size to the next, and at 100k five pairs run (none he, he none, none he, ...) and the
+figure is the median of the five pairs' ratios, so that drifting machine load does not
+favour one mode.
 
 A micro-benchmark of the primitives in ``privacy/he`` (key loading, encryption, the
 coordinator's per-update check, the sum of ten updates, decryption, Flower message
@@ -261,6 +261,7 @@ def _micro_one(
     row: dict[str, Any] = {
         "values": n,
         "ciphertexts_per_update": len(update.chunks),
+        "values_per_ciphertext": 2 * secret.params.slots,
         "ciphertext_bytes": update.nbytes,
         "plain_float32_bytes": 4 * n,
         "plain_float64_bytes": 8 * n,
@@ -415,8 +416,8 @@ def markdown(result: dict[str, Any], *, workers: int) -> str:
         f"{workers} of them training at a time (one Ray actor per core). Seconds per round "
         "are the median of the rounds' `duration_s` in the federation report, round 1 left "
         "out; `none` and `he` ran back to back as a pair (order alternating), and at 100k "
-        "three pairs ran: the ratio is the median of the pairs' ratios, the seconds the "
-        "medians over the pairs. Settings: "
+        f"{PAIRS_AT_TARGET} pairs ran: the ratio is the median of the pairs' ratios, the "
+        "seconds the medians over the pairs. Settings: "
         f"{settings}. NVFlare reports {NVFLARE_RATIO} for its CKKS-aggregated FedAvg.",
         "",
         "### Where the time goes",
@@ -438,25 +439,38 @@ def markdown(result: dict[str, Any], *, workers: int) -> str:
         "",
         _micro_table(result["micro"]),
         "",
+        _explanation(result),
+    ]
+    return "\n".join(parts)
+
+
+def _explanation(result: dict[str, Any]) -> str:
+    """What the implementation does about each cost, with this run's figures."""
+    m = max(result["micro"], key=lambda row: row["values"])
+    values, chunks = m["values"], m["ciphertexts_per_update"]
+    mb, plain_mb = m["ciphertext_bytes"] / 1e6, m["plain_float32_bytes"] / 1e6
+    return (
         "Participants cache their secret key per process (`participants/keys.py`), so a "
         "round pays the warm encryption; the first round also pays the key load and the "
-        "first encryption. The coordinator reads replies as they arrive "
+        "first encryption. Each complex CKKS slot carries two values (`privacy/he/packing.py`),"
+        f" so {values:,} values take {chunks} ciphertexts instead of "
+        f"{-(-(values + 1) // (m['values_per_ciphertext'] // 2))}, and participants encode and "
+        "encrypt with SEAL's own encoder under the secret key (`privacy/he/secret/seal.py`, "
+        "secret-key RLWE encryption). The coordinator reads replies as they arrive "
         "(`coordinator/exchange.py`: push, then pull at a twentieth of the time waited, "
         "2 ms to 0.1 s, instead of `send_and_receive`'s fixed 0.1 s here and 3 s on a "
         "SuperLink) and checks, parses and adds each update once (`EncryptedSum`) while "
         "the others are still training, so the sum costs almost nothing on the critical "
         "path. The sum is not decrypted by a separate message: it travels with the next "
-        "round's train message, every participant decrypts it (about 15 ms at 100k values) "
-        "and the first one returns the plain model for evaluation; only the last round "
-        "needs a decryption round trip. Participants encrypt "
-        "`num_examples / rows of the round * weights`, which "
-        "keeps sums at the weights' magnitude and lets the default chain be `[60, 40]` "
-        "(one data prime: 3.3 MB per 100k update instead of 5.9 MB for `[60, 40, 60]`). "
-        "What remains at 100k parameters is the participants' own CKKS work (about 30 ms "
-        "to encrypt and 15 ms to decrypt each round, ten participants two at a time on two "
-        "cores) and the larger messages (3.3 MB each way instead of 0.4 MB).",
-    ]
-    return "\n".join(parts)
+        "round's train message, every participant decrypts it and the first one returns the "
+        "plain model for evaluation; only the last round needs a decryption round trip. "
+        "Participants encrypt `num_examples / rows of the round * weights`, which keeps sums "
+        "at the weights' magnitude and lets the default chain be `[60, 40]` (one data prime). "
+        f"What remains at {values:,} parameters is the participants' own CKKS work (about "
+        f"{m['encrypt_s'] * 1e3:.0f} ms to encrypt and {m['decrypt_s'] * 1e3:.0f} ms to decrypt "
+        f"each round, {N_PARTICIPANTS} participants two at a time on two cores) and the larger "
+        f"messages ({mb:.1f} MB each way instead of {plain_mb:.1f} MB)."
+    )
 
 
 def _micro_table(micro: list[dict[str, Any]]) -> str:

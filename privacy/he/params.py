@@ -1,10 +1,11 @@
 """CKKS encryption parameters, checked against the HomomorphicEncryption.org standard.
 
 CKKS (Cheon, Kim, Kim & Song 2017, "Homomorphic Encryption for Arithmetic of Approximate
-Numbers") packs N/2 real numbers into one ciphertext. Security depends on the ring degree
-N and on the total bit size of the coefficient modulus chain; the limits below are the
-128-bit classical-security bounds of the Homomorphic Encryption Security Standard
-(Albrecht et al. 2018, HomomorphicEncryption.org), the same table SEAL enforces.
+Numbers") packs N/2 complex numbers (here two real values each) into one ciphertext.
+Security depends on the ring degree N and on the total bit size of the coefficient
+modulus chain; the limits below are the 128-bit classical-security bounds of the
+Homomorphic Encryption Security Standard (Albrecht et al. 2018, HomomorphicEncryption.org),
+the same table SEAL enforces.
 
 Choice of default chain. Federated aggregation needs ciphertext *additions* only (each
 participant scales its own update by its weight before encrypting), so no level is spent
@@ -12,21 +13,22 @@ on multiplications and a short chain suffices. In SEAL the last prime is the spe
 (key-switching) prime; the others hold data, and a sum must stay below
 ``max_abs_value = 2**(data_bits - global_scale_bits - 2)`` or it wraps around silently.
 Measured with ``python -m tests.privacy.bench_ckks`` (TenSEAL 0.3.18, N=8192, scale 2**40,
-this 2-core machine under load, best of 5, 100 000 values; encryption with the secret key
-as :func:`~privacy.he.secret.encrypt_update` does, public-key encryption in brackets):
+this 2-core machine, best of 5, 100 000 values, encrypted as
+:func:`~privacy.he.secret.encrypt_update` does: secret-key encryption, two values per
+complex slot):
 
-================  ========  ===============  =======  ========  =======  =======  ==========
-chain             total     encrypt          check    sum of 3  decrypt  update   max error,
-                                                                                  sum of 10
-================  ========  ===============  =======  ========  =======  =======  ==========
-(60, 40, 40, 60)  200 bits  0.12 s (0.17)    0.016 s  0.08 s    0.05 s   8.3 MB   3e-9
-(60, 40, 60)      160 bits  0.063 s (0.11)   0.010 s  0.04 s    0.033 s  5.9 MB   3e-9
-(60, 40)          100 bits  0.043 s (0.083)  0.002 s  0.012 s   0.015 s  3.3 MB   3e-9
+================  ========  ========  =======  ========  =======  =======  ==========
+chain             total     encrypt   check    sum of 3  decrypt  update   max error,
+                                                                           sum of 10
+================  ========  ========  =======  ========  =======  =======  ==========
+(60, 40, 40, 60)  200 bits  0.040 s   0.005 s  0.027 s   0.018 s  4.3 MB   3e-9
+(60, 40, 60)      160 bits  0.023 s   0.004 s  0.015 s   0.012 s  3.1 MB   3e-9
+(60, 40)          100 bits  0.015 s   0.001 s  0.005 s   0.006 s  1.7 MB   3e-9
 (60,)              60 bits  rejected by TenSEAL: "keyswitching is not supported"
-================  ========  ===============  =======  ========  =======  =======  ==========
+================  ========  ========  =======  ========  =======  =======  ==========
 
-Every valid chain keeps the error of a sum of ten vectors of magnitude 1 near 3e-9 (3e-8
-with public-key encryption), far below 1e-6. The default is ``(60, 40)``, the fastest and
+Every valid chain keeps the error of a sum of ten vectors of magnitude 1 near 3e-9, far
+below 1e-6. The default is ``(60, 40)``, the fastest and
 smallest: its single 60-bit data prime bounds a sum by 2**18 ≈ 2.6e5 in magnitude, which is
 ample because participants encrypt ``num_examples · example_scale · weights`` with
 ``example_scale`` = 1 / the rows declared for the round, so a sum of FedAvg numerators stays
@@ -113,7 +115,7 @@ class CKKSParams:
 
     @property
     def slots(self) -> int:
-        """Real values packed into one ciphertext (N/2)."""
+        """Complex slots of one ciphertext (N/2); an update puts two values in each."""
         return self.poly_modulus_degree // 2
 
     @property

@@ -2,7 +2,7 @@
 
 An :class:`~privacy.he.updates.EncryptedUpdate` travels in one Flower ``ArrayRecord``: each
 ciphertext chunk as a ``uint8`` array (``chunk-0000``, …) and the metadata (length, key
-fingerprint, check value) as a small JSON ``uint8`` array under ``meta``. Arrays are
+fingerprint, check value, slot layout) as a small JSON ``uint8`` array under ``meta``. Arrays are
 Flower's bulk path: about ten times cheaper to build than a list of bytes in a
 ``ConfigRecord`` for a 100k-parameter update (BENCHMARKS.md). The transport never parses
 ciphertexts.
@@ -16,6 +16,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord
 
 from ..errors import InvalidUpdateError
+from .packing import LAYOUT, layout_mismatch
 from .updates import EncryptedUpdate
 
 __all__ = ["record_to_update", "update_to_record"]
@@ -33,6 +34,7 @@ def update_to_record(update: EncryptedUpdate) -> ArrayRecord:
         "fingerprint": update.fingerprint,
         "check_value": update.check_value,
         "chunks": len(update.chunks),
+        "layout": LAYOUT,
     }
     arrays = {_META: Array(np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))}
     for number, chunk in enumerate(update.chunks):
@@ -52,6 +54,8 @@ def record_to_update(record: object) -> EncryptedUpdate:
         check, count = meta.get("check_value"), meta["chunks"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise InvalidUpdateError(f"encrypted-update record: unreadable metadata ({exc})") from exc
+    if meta.get("layout") != LAYOUT:
+        raise InvalidUpdateError(f"encrypted-update record: {layout_mismatch(meta.get('layout'))}")
     if not isinstance(length, int) or not isinstance(fingerprint, str):
         raise InvalidUpdateError("encrypted-update record: bad 'length' or 'fingerprint' type")
     if check is not None and not isinstance(check, (int, float)):

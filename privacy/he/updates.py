@@ -6,9 +6,10 @@ A participant encrypts its (already weighted) update with
 :class:`~privacy.he.public.PublicContext`; a key holder decrypts the sum with
 :func:`privacy.he.secret.decrypt_aggregate` (DESIGN.md, privacy mode ``he``).
 
-A vector of any length is cut into chunks of ``slots`` (N/2) values, one TenSEAL
-``CKKSVector`` per chunk, serialized independently so that a bad chunk is named precisely.
-One *check slot* is appended after the values: every participant encrypts
+A vector of any length is cut into chunks of N values, two per complex slot
+(:mod:`privacy.he.packing`), one TenSEAL ``CKKSVector`` per chunk, serialized
+independently so that a bad chunk is named precisely. One *check value* is appended after
+the values: every participant encrypts
 ``check_value`` (1.0) there, so the decrypted sum must hold ``contributors · check_value``.
 A wrong secret key decrypts to huge random values and fails that check, and so does
 an aggregate that does not hold exactly the claimed number of contributions (such as a
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 import tenseal as ts
 
 from ..errors import ContextMismatchError, InvalidParametersError, InvalidUpdateError
+from .packing import chunk_lengths, layout_mismatch, slots_for
 from .public import CKKSContext
 
 __all__ = [
@@ -48,7 +50,9 @@ MAX_CONTRIBUTORS = 1024
 CHECK_TOLERANCE = 1e-3
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-_WIRE_MAGIC = b"fedrisk-ckks-update/1\n"
+_WIRE_MAGIC = b"fedrisk-ckks-update/2\n"
+#: The byte form before complex packing (one value per slot): refused with its own message.
+_OLD_WIRE_MAGIC = b"fedrisk-ckks-update/1\n"
 _HEADER = struct.Struct(">64sQBdI")  # fingerprint, length, has check slot, check value, chunks
 _CHUNK_SIZE = struct.Struct(">I")
 
@@ -116,6 +120,8 @@ class EncryptedUpdate:
     def from_bytes(cls, data: bytes) -> EncryptedUpdate:
         """Parse :meth:`to_bytes` output; anything malformed is an :class:`InvalidUpdateError`."""
         view = memoryview(bytes(data))
+        if bytes(view[: len(_OLD_WIRE_MAGIC)]) == _OLD_WIRE_MAGIC:
+            raise InvalidUpdateError(layout_mismatch(None))
         if bytes(view[: len(_WIRE_MAGIC)]) != _WIRE_MAGIC:
             raise InvalidUpdateError("not a fedrisk encrypted update (bad header)")
         offset = len(_WIRE_MAGIC)
@@ -268,8 +274,9 @@ def _check_context(ctx: object) -> None:
 
 
 def _chunk_sizes(update: EncryptedUpdate, slots: int) -> list[int]:
+    """Slots each chunk of ``update`` occupies (:mod:`privacy.he.packing`)."""
     total = update.length + (0 if update.check_value is None else 1)
-    return [min(slots, total - start) for start in range(0, total, slots)]
+    return [slots_for(n) for n in chunk_lengths(total, slots)]
 
 
 def _check_update(

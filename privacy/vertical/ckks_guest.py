@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import tenseal as ts
 
 from ..errors import DecryptionError, InvalidParametersError, InvalidUpdateError
 from ..he.params import CKKSParams
@@ -57,9 +56,7 @@ class CKKSGuestCodec:
             )
         if not np.all(np.isfinite(values)):
             raise InvalidParametersError("residuals must be finite")
-        return bytes(
-            ts.ckks_vector(self._secret._encrypting_context(), values.tolist()).serialize()
-        )
+        return self._secret._codec().encrypt(values)
 
     def open_column_sums(self, payload: bytes, *, rows: int, columns: int) -> np.ndarray:
         sums = np.empty(columns, dtype=np.float64)

@@ -18,9 +18,9 @@ import math
 import numbers
 
 import numpy as np
-import tenseal as ts
 
 from ...errors import DecryptionError, InvalidParametersError, InvalidUpdateError, PrivacyError
+from ..packing import chunk_lengths, pack, unpack
 from ..updates import (
     CHECK_TOLERANCE,
     MAX_CONTRIBUTORS,
@@ -73,17 +73,17 @@ def encrypt_update(
         if not (math.isfinite(check_value) and 0 < abs(check_value) <= limit):
             raise InvalidParametersError(f"check_value must be finite, non-zero, <= {limit:.3g}")
         array = np.append(array, float(check_value))
-    slots = ctx.params.slots
-    encryptor = ctx._encrypting_context()
+    codec = ctx._codec()
     try:
-        chunks = tuple(
-            ts.ckks_vector(encryptor, array[start : start + slots].tolist()).serialize()
-            for start in range(0, array.size, slots)
-        )
+        chunks = []
+        start = 0
+        for length in chunk_lengths(array.size, ctx.params.slots):
+            chunks.append(codec.encrypt(pack(array[start : start + length])))
+            start += length
     except (ValueError, RuntimeError, TypeError) as exc:
         raise PrivacyError(f"CKKS encryption failed: {exc}") from exc
     return EncryptedUpdate(
-        chunks=chunks,
+        chunks=tuple(chunks),
         length=array.size - (0 if check_value is None else 1),
         fingerprint=ctx.fingerprint,
         check_value=None if check_value is None else float(check_value),
@@ -133,12 +133,12 @@ def decrypt_aggregate(
         raise InvalidUpdateError(f"expected an EncryptedUpdate, got {type(update).__name__}")
     _check_update(ctx, update, where="aggregate", expected_length=update.length)
     vectors = _load_chunks(ctx, update, where="aggregate")
-    try:
-        for vector in vectors:  # loaded under the public part; only here may they decrypt
-            vector.link_context(ctx._ts)
-        plain = np.concatenate([np.asarray(v.decrypt(), dtype=np.float64) for v in vectors])
-    except (ValueError, RuntimeError, TypeError) as exc:
-        raise DecryptionError(f"CKKS decryption failed: {exc}") from exc
+    codec = ctx._codec()
+    total = update.length + (0 if update.check_value is None else 1)
+    lengths = chunk_lengths(total, ctx.params.slots)
+    plain = np.concatenate(
+        [unpack(codec.decrypt(v), n) for v, n in zip(vectors, lengths, strict=True)]
+    )
     ctx._decryptions += 1
     if update.check_value is not None:
         expected = contributors * update.check_value

@@ -50,7 +50,7 @@ def test_empty_sum_has_no_result(public_ctx: PublicContext) -> None:
 
 
 def test_record_round_trip_and_tampered_metadata(secret_ctx: SecretContext) -> None:
-    update = encrypt_update(secret_ctx, np.linspace(-1.0, 1.0, 5000))
+    update = encrypt_update(secret_ctx, np.linspace(-1.0, 1.0, 10_000))
     record = update_to_record(update)
 
     assert record_to_update(record) == update

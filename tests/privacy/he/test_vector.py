@@ -40,7 +40,7 @@ def test_sum_of_three_100k_vectors_decrypts_within_1e_6(
     # Assert
     assert plain.shape == (LENGTH,)
     assert np.max(np.abs(plain - np.sum(vectors, axis=0))) < 1e-6
-    assert len(updates[0].chunks) == -(-(LENGTH + 1) // secret_ctx.params.slots)
+    assert len(updates[0].chunks) == -(-(LENGTH + 1) // (2 * secret_ctx.params.slots))
 
 
 def test_sum_of_ten_weighted_updates_stays_accurate(
