@@ -125,7 +125,8 @@ def _train(federation: Path, report: Path | None) -> None:
     ensure_keys(spec, console=console)
     how = f"strategy {spec.strategy}"
     if spec.vertical is not None:
-        how = f"vertical (PSI, then vertical LR; labels at {spec.vertical.guest})"
+        protocol = "a split network" if spec.vertical.protocol == "split-nn" else "vertical LR"
+        how = f"vertical (PSI, then {protocol}; labels at {spec.vertical.guest})"
     console.print(
         f"Federation [bold]{spec.name}[/]: model {spec.model}, {len(spec.participants)} "
         f"participants, {spec.rounds} rounds, privacy {spec.privacy}, {how}"

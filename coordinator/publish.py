@@ -10,7 +10,6 @@ from models.federation import FederationSpec
 from models.layout import registry_dir
 from models.registry import ModelRegistry, RegisteredModel
 from models.resolve import training_schema
-from models.vertical_parts import combiner_graph
 
 from .rounds import FederationResult
 
@@ -70,9 +69,10 @@ def publish(
                 **common,
             )
         else:
-            parties = [ref.party for ref in result.parts]
+            assert result.combiner is not None
             registered = registry.register_vertical(
-                combiner=combiner_graph(parties=parties, bias=0.0),
+                combiner=result.combiner,
+                kind="vertical-split-nn" if report.strategy == "split-nn" else "vertical-logistic",
                 parts=result.parts,
                 schemas={p.name: p.schema for p in spec.participants if p.schema is not None},
                 **common,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+import onnx
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
@@ -52,8 +53,9 @@ class FederationResult:
     #: None for a vertical federation: its model lives in parts, one per party.
     model: torch.nn.Module | None
     n_features: int
-    #: A vertical federation's parts, each filed on its party's node.
+    #: A vertical federation's parts, each filed on its party's node, and its combiner.
     parts: tuple[PartRef, ...] = ()
+    combiner: onnx.ModelProto | None = None
 
 
 def build_strategy(spec: FederationSpec, *, public: PublicContext | None) -> Strategy:

@@ -61,8 +61,11 @@ def main(grid: Grid, context: Context) -> None:
 def _run(
     grid: Grid, spec: FederationSpec, *, on_round: RoundListener | None = None
 ) -> FederationResult:
-    """A horizontal federation (rounds of FedAvg) or a vertical one (PSI + vertical LR)."""
+    """A horizontal federation (rounds of FedAvg) or a vertical one (PSI, then vertical LR
+    or a split network)."""
     if spec.mode == "vertical":
         run = run_vertical(grid, spec, on_round=on_round)
-        return FederationResult(report=run.report, model=None, n_features=0, parts=run.parts)
+        return FederationResult(
+            report=run.report, model=None, n_features=0, parts=run.parts, combiner=run.combiner
+        )
     return run_federation(grid, spec, on_round=on_round)

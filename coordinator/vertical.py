@@ -15,63 +15,26 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
-from flwr.app import ConfigRecord, ConfigRecordValues, Message, RecordDict
+import onnx
+from flwr.app import ConfigRecordValues, RecordDict
 from flwr.serverapp import Grid
 
 from models import wire
 from models.federation import FederationSpec
-from models.vertical_parts import PartRef
+from models.vertical_parts import PartRef, combiner_graph
 from privacy.vertical import batch_plan, holdout_split
 
-from .exchange import exchange
 from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
+from .relay import Relay
 from .report import FederationReport, RoundRecord
+from .vertical_split import export_split, split_epoch, split_epsilon, split_privacy
 
 logger = logging.getLogger(__name__)
 
 RoundListener = Callable[[RoundRecord], None]
-
-
-class _Relay:
-    """Sends one protocol step to named parties and returns their replies, refusing errors."""
-
-    def __init__(
-        self, grid: Grid, nodes: Mapping[str, int], *, run_id: str, timeout_s: float | None
-    ):
-        self.grid, self.nodes, self.run_id, self.timeout_s = grid, dict(nodes), run_id, timeout_s
-
-    def ask(
-        self,
-        op: str,
-        parties: list[str],
-        *,
-        config: dict[str, ConfigRecordValues] | None = None,
-        payload: Mapping[str, Mapping[str, bytes | np.ndarray]] | None = None,
-    ) -> dict[str, RecordDict]:
-        messages = []
-        for name in parties:
-            content = RecordDict(
-                {wire.CONFIG: ConfigRecord({"op": op, "run-id": self.run_id, **(config or {})})}
-            )
-            items = (payload or {}).get(name)
-            if items:
-                content[wire.PAYLOAD] = wire.payload_record(dict(items))
-            messages.append(
-                Message(content, dst_node_id=self.nodes[name], message_type=wire.VERTICAL)
-            )
-        replies = exchange(self.grid, messages, timeout_s=self.timeout_s)
-        by_node = {r.metadata.src_node_id: r for r in replies}
-        out = {}
-        for name in parties:
-            reply = by_node.get(self.nodes[name])
-            if reply is None:
-                raise FederationAbortedError(f"{op}: no answer from {name} within the timeout")
-            if reply.has_error():
-                raise FederationAbortedError(f"{op}: {name} refused: {reply.error.reason}")
-            out[name] = reply.content
-        return out
 
 
 def run_vertical(
@@ -82,8 +45,9 @@ def run_vertical(
     connect_timeout_s: float = 120.0,
     step_timeout_s: float | None = 3600.0,
 ) -> VerticalRun:
-    """Align ids by PSI, train vertical LR for ``spec.rounds`` epochs, evaluate each epoch,
-    then have every party file its ONNX part of the final model on its own node."""
+    """Align ids by PSI, train vertical LR or a split network for ``spec.rounds`` epochs,
+    evaluate each epoch, then have every party file its ONNX part of the final model on its
+    own node."""
     vertical = spec.vertical
     if vertical is None:
         raise FederationAbortedError(f"federation {spec.name!r} is not vertical")
@@ -94,7 +58,7 @@ def run_vertical(
         mode=spec.mode,
         privacy_mode=spec.privacy,
         privacy=_privacy(spec),
-        strategy="vertical-lr",
+        strategy="split-nn" if vertical.protocol == "split-nn" else "vertical-lr",
         rounds_planned=spec.rounds,
         schema_hash=",".join(f"{n}:{s.hash()[:16]}" for n, s in schemas.items()),
         warnings=list(spec.warnings),
@@ -114,7 +78,7 @@ def run_vertical(
     if refused or len(roster.nodes) < len(spec.participants):
         reasons = "; ".join(f"{r.name}: {r.reason}" for r in refused) or "a participant is missing"
         raise FederationAbortedError(f"a vertical federation needs every participant: {reasons}")
-    relay = _Relay(
+    relay = Relay(
         grid,
         {name: node for node, name in roster.nodes.items()},
         run_id=uuid.uuid4().hex[:12],
@@ -129,17 +93,19 @@ def run_vertical(
             f"{vertical.holdout}"
         )
     logger.info("vertical: %d aligned rows, %d for training", aligned, train.size)
-    _setup_keys(relay, guest, hosts)
-    columns = {h: len(schemas[h].features) for h in hosts}
+    split_nn = vertical.protocol == "split-nn"
+    n_train = int(train.size)
+    if split_nn:
+        epoch_fn: Callable[[int], tuple[float | None, float | None]] = partial(
+            split_epoch, relay, spec, n_train=n_train
+        )
+    else:
+        _setup_keys(relay, guest, hosts)
+        columns = {h: len(schemas[h].features) for h in hosts}
+        epoch_fn = partial(_lr_epoch, relay, spec, n_train=n_train, columns=columns)
     for epoch in range(spec.rounds):
         started = time.monotonic()
-        steps = len(
-            batch_plan(train.size, batch_rows=spec.batch_size, epoch=epoch, seed=spec.seed).batches
-        )
-        pending: dict[str, np.ndarray] = {}
-        for step in range(steps):
-            pending = _step(relay, guest, hosts, epoch, step, pending, columns)
-        auc, loss = _evaluate(relay, guest, hosts, epoch, pending)
+        auc, loss = epoch_fn(epoch)
         record = RoundRecord(
             server_round=epoch + 1,
             status="ok",
@@ -147,26 +113,31 @@ def run_vertical(
             log_loss=loss,
             contributors=[guest, *hosts],
             rejected={},
-            rows_used={name: int(train.size) for name in (guest, *hosts)},
-            epsilon=_label_epsilon(spec, epochs=epoch + 1),
+            rows_used={name: n_train for name in (guest, *hosts)},
+            epsilon=_epsilon(spec, epochs=epoch + 1, n_train=n_train),
             duration_s=round(time.monotonic() - started, 3),
         )
         report.rounds.append(record)
         if on_round is not None:
             on_round(record)
-    parts = _export_parts(relay, guest, hosts)
+    if split_nn:
+        parts, combiner = export_split(relay, spec, partial(_part_refs, relay, [guest, *hosts]))
+    else:
+        replies = relay.ask("lr-export", [guest, *hosts])
+        parts = _part_refs(relay, [guest, *hosts], replies)
+        combiner = combiner_graph(parties=[guest, *hosts], bias=0.0)
     final = report.rounds[-1] if report.rounds else None
     report.final = {
         "auc": final.auc if final else None,
         "log_loss": final.log_loss if final else None,
-        "epsilon": _label_epsilon(spec, epochs=spec.rounds),
+        "epsilon": _epsilon(spec, epochs=spec.rounds, n_train=n_train),
         "rounds_ok": len(report.rounds),
         "rounds_failed": 0,
         "aligned_rows": aligned,
         "holdout_rows": int(holdout.size),
         "parts": [ref.to_dict() for ref in parts],
     }
-    return VerticalRun(report=report, parts=tuple(parts))
+    return VerticalRun(report=report, parts=tuple(parts), combiner=combiner)
 
 
 @dataclass(frozen=True)
@@ -175,12 +146,14 @@ class VerticalRun:
 
     report: FederationReport
     parts: tuple[PartRef, ...]
+    #: The coordinator's part: sums partial logits (vertical LR, no parameters) or runs the
+    #: guest's top network (split network).
+    combiner: onnx.ModelProto
 
 
-def _export_parts(relay: _Relay, guest: str, hosts: list[str]) -> list[PartRef]:
-    replies = relay.ask("lr-export", [guest, *hosts])
+def _part_refs(relay: Relay, parties: list[str], replies: dict[str, RecordDict]) -> list[PartRef]:
     parts = []
-    for name in (guest, *hosts):
+    for name in parties:
         info = wire.config_of(replies[name], wire.INFO)
         features = tuple(f for f in wire.config_str(info, "features").split(",") if f)
         sha256 = wire.config_str(info, "sha256")
@@ -188,11 +161,36 @@ def _export_parts(relay: _Relay, guest: str, hosts: list[str]) -> list[PartRef]:
     return parts
 
 
+def _lr_epoch(
+    relay: Relay, spec: FederationSpec, epoch: int, *, n_train: int, columns: Mapping[str, int]
+) -> tuple[float | None, float | None]:
+    """One epoch of vertical LR batches, then the holdout metrics."""
+    assert spec.vertical is not None
+    guest, hosts = spec.vertical.guest, list(spec.vertical.hosts)
+    plan = batch_plan(n_train, batch_rows=spec.batch_size, epoch=epoch, seed=spec.seed)
+    pending: dict[str, np.ndarray] = {}
+    for step in range(len(plan.batches)):
+        pending = _step(relay, guest, hosts, epoch, step, pending, columns)
+    return _evaluate(relay, guest, hosts, epoch, pending)
+
+
+_PSI = "Diffie-Hellman PSI over ristretto255; intersection revealed to every party"
+
+
+def _epsilon(spec: FederationSpec, *, epochs: int, n_train: int) -> dict[str, float]:
+    assert spec.vertical is not None
+    if spec.vertical.protocol == "split-nn":
+        return split_epsilon(spec, epochs=epochs, n_train=n_train)
+    return _label_epsilon(spec, epochs=epochs)
+
+
 def _privacy(spec: FederationSpec) -> dict[str, object]:
     assert spec.vertical is not None
+    if spec.vertical.protocol == "split-nn":
+        return {"mode": spec.privacy, "psi": _PSI, **split_privacy(spec)}
     out: dict[str, object] = {
         "mode": spec.privacy,
-        "psi": "Diffie-Hellman PSI over ristretto255; intersection revealed to every party",
+        "psi": _PSI,
         "protocol": "vertical logistic regression (Taylor loss), per-party weights",
     }
     if spec.privacy.uses_he:
@@ -205,7 +203,7 @@ def _privacy(spec: FederationSpec) -> dict[str, object]:
     return out
 
 
-def _intersect(relay: _Relay, guest: str, hosts: list[str]) -> int:
+def _intersect(relay: Relay, guest: str, hosts: list[str]) -> int:
     offer = relay.ask("psi-offer", [guest])[guest]
     info = wire.config_of(offer, wire.INFO)
     offer_payload = {"elements": wire.payload_bytes(offer, "elements"),
@@ -238,13 +236,13 @@ def _intersect(relay: _Relay, guest: str, hosts: list[str]) -> int:
     return aligned
 
 
-def _setup_keys(relay: _Relay, guest: str, hosts: list[str]) -> None:
+def _setup_keys(relay: Relay, guest: str, hosts: list[str]) -> None:
     public = wire.payload_bytes(relay.ask("lr-setup", [guest])[guest], "public")
     relay.ask("lr-keys", hosts, payload={h: {"public": public} for h in hosts})
 
 
 def _step(
-    relay: _Relay,
+    relay: Relay,
     guest: str,
     hosts: list[str],
     epoch: int,
@@ -282,7 +280,7 @@ def _step(
 
 
 def _evaluate(
-    relay: _Relay, guest: str, hosts: list[str], epoch: int, pending: dict[str, np.ndarray]
+    relay: Relay, guest: str, hosts: list[str], epoch: int, pending: dict[str, np.ndarray]
 ) -> tuple[float | None, float | None]:
     """Hosts apply the epoch's last step and score the holdout; the guest computes metrics."""
     scores = relay.ask(

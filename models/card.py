@@ -204,7 +204,12 @@ def _architecture_text(architecture: Mapping[str, Any]) -> str:
     parts = architecture.get("parts")
     if isinstance(parts, Sequence) and parts:
         widths = " + ".join(f"{p.get('party')}: {len(p.get('features', []))}" for p in parts)
-        return f"{kind} (parts {widths} features; combiner: sigmoid of the sum)"
+        combiner = (
+            "the guest's top network on the joined cut layers, then the sigmoid"
+            if kind == "vertical-split-nn"
+            else "sigmoid of the sum"
+        )
+        return f"{kind} (parts {widths} features; combiner: {combiner})"
     hidden = architecture.get("hidden") or []
     width = architecture.get("n_features", "?")
     layers = " -> ".join(str(item) for item in [width, *hidden, 1])

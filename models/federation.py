@@ -31,8 +31,11 @@ from typing import Any, Final, Literal, cast
 from models.errors import FederationFileError, SchemaError, did_you_mean
 from models.schema import TabularSchema
 from models.vertical_spec import (
+    PROTOCOLS,
+    SPLIT_NN_PRIVACY,
     VERTICAL_MODELS,
     VERTICAL_PRIVACY,
+    SplitNNSettings,
     VerticalSpec,
     check_product_parties,
     check_vertical_participants,
@@ -243,6 +246,11 @@ def _iso_utc(moment: datetime) -> str:
 
 # --- reading ---------------------------------------------------------------------------
 
+_SPLIT_KEYS: Final = (
+    "cut_width", "bottom_hidden", "top_hidden", "activation_clip_norm",
+    "activation_noise_multiplier", "gradient_clip_norm", "gradient_noise_multiplier",
+)  # fmt: skip
+
 _KEYS: Final[dict[str, tuple[str, ...]]] = {
     "": ("federation", "privacy", "schema", "evaluation", "output", "participants", "vertical"),
     "federation": (
@@ -254,7 +262,11 @@ _KEYS: Final[dict[str, tuple[str, ...]]] = {
     "privacy.dp": ("target_epsilon", "delta", "max_grad_norm", "accountant", "budget_epsilon"),
     "privacy.he": ("poly_modulus_degree", "coeff_mod_bit_sizes", "global_scale_bits", "keys_dir"),
     "evaluation": ("file",),
-    "vertical": ("holdout", "l2", "feature_clip_norm", "label_noise_multiplier"),
+    "vertical": (
+        "holdout", "l2", "feature_clip_norm", "label_noise_multiplier", "protocol", "cut_width",
+        "bottom_hidden", "top_hidden", "activation_clip_norm", "activation_noise_multiplier",
+        "gradient_clip_norm", "gradient_noise_multiplier",
+    ),
     "output": ("dir",),
     "participants": ("name", "file", "categories", "consent_db", "subject_column", "schema"),
 }  # fmt: skip
@@ -450,7 +462,7 @@ class _Reader:
             seed=fed.integer("seed", 42),
             consent_purpose=fed.text("consent_purpose", "model_training"),
             consent_as_of=self._consent_as_of(fed),
-            dp=self._dp(privacy_table, privacy),
+            dp=self._dp(privacy_table, privacy) if vertical is None else self._no_dp(privacy_table),
             he=self._he(privacy_table),
             schema=schema,
             evaluation_file=evaluation.path("file") if evaluation else None,
@@ -475,11 +487,25 @@ class _Reader:
         if model not in VERTICAL_MODELS:
             raise fed.error("model", f"vertical federations train {', '.join(VERTICAL_MODELS)}; "
                             f"got {model!r}")  # fmt: skip
-        if str(privacy) not in VERTICAL_PRIVACY:
+        table = self.root.table("vertical", "vertical")
+        table = table or _Table(self.root.file, "vertical", {}, kind="vertical",
+                                base=self.root.base)  # fmt: skip
+        protocol = table.choice("protocol", PROTOCOLS, "logistic-regression")
+        split = self._split_nn(table, privacy) if protocol == "split-nn" else None
+        if split is None:
+            if str(privacy) not in VERTICAL_PRIVACY:
+                raise fed.error(
+                    "privacy", f"vertical logistic regression uses 'he' (CKKS residuals) or "
+                    "'none'; label privacy against hosts is [vertical] label_noise_multiplier, "
+                    f"got {str(privacy)!r}"
+                )  # fmt: skip
+            for key in _SPLIT_KEYS:
+                if table.has(key):
+                    raise table.error(key, "applies only to protocol 'split-nn'")
+        elif str(privacy) not in SPLIT_NN_PRIVACY:
             raise fed.error(
-                "privacy", f"vertical federations use 'he' (CKKS residuals) or 'none'; label "
-                "privacy against hosts is [vertical] label_noise_multiplier, got "
-                f"{str(privacy)!r}"
+                "privacy", "a split network uses 'dp' (clipped, noised cut layer) or 'none', "
+                f"got {str(privacy)!r}"
             )  # fmt: skip
         if schema is not None:
             raise self.root.error(
@@ -489,9 +515,6 @@ class _Reader:
         schemas = [(p.name, p.schema) for p in participants]
         guest, hosts = check_vertical_participants(file=self.root.file, schemas=schemas)
         check_product_parties(file=self.root.file, model=model, guest=guest, schemas=schemas)
-        table = self.root.table("vertical", "vertical")
-        table = table or _Table(self.root.file, "vertical", {}, kind="vertical",
-                                base=self.root.base)  # fmt: skip
         holdout = table.positive("holdout", 0.25)
         if holdout >= 1:
             raise table.error("holdout", f"must be below 1, got {holdout}")
@@ -510,6 +533,36 @@ class _Reader:
             l2=l2,
             feature_clip_norm=table.positive("feature_clip_norm", 8.0),
             label_noise_multiplier=noise,
+            protocol=protocol,
+            split=split,
+        )
+
+    def _split_nn(self, table: _Table, privacy: PrivacyMode) -> SplitNNSettings:
+        for key in ("label_noise_multiplier", "feature_clip_norm", "l2"):
+            if table.has(key):
+                raise table.error(key, "applies only to protocol 'logistic-regression'")
+        defaults = SplitNNSettings()
+        layers = {}
+        for key in ("bottom_hidden", "top_hidden"):
+            sizes = table.integers(key, getattr(defaults, key))
+            if any(size < 1 for size in sizes):
+                raise table.error(key, f"layer sizes must be >= 1, got {list(sizes)}")
+            layers[key] = sizes
+        return SplitNNSettings(
+            cut_width=table.integer("cut_width", defaults.cut_width, at_least=1),
+            bottom_hidden=layers["bottom_hidden"],
+            top_hidden=layers["top_hidden"],
+            activation_clip_norm=table.positive(
+                "activation_clip_norm", defaults.activation_clip_norm
+            ),
+            activation_noise_multiplier=table.positive(
+                "activation_noise_multiplier", defaults.activation_noise_multiplier
+            ),
+            gradient_clip_norm=table.positive("gradient_clip_norm", defaults.gradient_clip_norm),
+            gradient_noise_multiplier=table.positive(
+                "gradient_noise_multiplier", defaults.gradient_noise_multiplier
+            ),
+            noised=privacy.uses_dp,
         )
 
     def _privacy_mode(self, fed: _Table) -> PrivacyMode:
@@ -562,6 +615,16 @@ class _Reader:
                 f"'2026-06-30T00:00:00Z', got {value!r}"
             )  # fmt: skip
         return value.astimezone(UTC)
+
+    def _no_dp(self, privacy: _Table | None) -> DPSpec | None:
+        """Vertical federations have no DP-SGD (a split network's noise is in [vertical]):
+        None, after refusing a [privacy.dp] table."""
+        if privacy is not None and privacy.has("dp"):
+            raise privacy.error(
+                "dp", "DP-SGD settings apply to horizontal federations; a split network's "
+                "cut-layer noise is set in [vertical]"
+            )  # fmt: skip
+        return None
 
     def _dp(self, privacy: _Table | None, mode: PrivacyMode) -> DPSpec | None:
         table = privacy.table("dp", "privacy.dp") if privacy else None

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import onnx
 import torch
 from torch import nn
@@ -169,6 +170,7 @@ class ModelRegistry:
         spec_name: str,
         combiner: onnx.ModelProto,
         parts: Sequence[PartRef],
+        kind: str = "vertical-logistic",
         schemas: Mapping[str, TabularSchema],
         participants: Mapping[str, int],
         rounds: int,
@@ -197,7 +199,7 @@ class ModelRegistry:
                 created_at=self._clock().isoformat(timespec="seconds"),
                 spec_name=spec_name,
                 architecture={
-                    "kind": "vertical-logistic",
+                    "kind": kind,
                     "output": "probability",
                     "parts": [ref.to_dict() for ref in parts],
                 },
@@ -214,7 +216,7 @@ class ModelRegistry:
                 epsilon=dict(epsilon or {}),
                 metrics=dict(metrics or {}),
                 onnx_sha256=_sha256(partial / ONNX_FILE),
-                n_parameters=sum(len(ref.features) for ref in parts) + 1,
+                n_parameters=_vertical_parameters(kind, parts, combiner),
                 notes=notes,
             )
 
@@ -376,3 +378,11 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _vertical_parameters(kind: str, parts: Sequence[PartRef], combiner: onnx.ModelProto) -> int:
+    """Parameters of a vertical model: one weight per feature and the bias (logistic), or
+    the combiner's (the top network's) here; the parties' bottom networks stay with them."""
+    if kind == "vertical-logistic":
+        return sum(len(ref.features) for ref in parts) + 1
+    return sum(int(np.prod(t.dims)) for t in combiner.graph.initializer)

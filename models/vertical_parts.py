@@ -37,10 +37,12 @@ __all__ = [
     "combine",
     "combiner_graph",
     "lr_part_graph",
+    "model_proto",
     "score_parts",
 ]
 
-#: Name of a part's output tensor: the party's partial logit, shape (batch, 1).
+#: Name of a part's output tensor: the party's partial logit, shape (batch, 1), or (for a
+#: split network, :mod:`models.split_parts`) its cut-layer activations, (batch, width).
 PART_OUTPUT = "partial_logit"
 _OPSET = 18
 
@@ -119,7 +121,7 @@ def lr_part_graph(
         [helper.make_tensor_value_info(PART_OUTPUT, TensorProto.DOUBLE, ["batch", 1])],
         inits,
     )
-    return _model(graph, {"fedrisk.party": party, "fedrisk.features": str(d)})
+    return model_proto(graph, {"fedrisk.party": party, "fedrisk.features": str(d)})
 
 
 def combiner_graph(*, parties: Sequence[str], bias: float) -> onnx.ModelProto:
@@ -140,10 +142,11 @@ def combiner_graph(*, parties: Sequence[str], bias: float) -> onnx.ModelProto:
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.DOUBLE, ["batch", 1])],
         [numpy_helper.from_array(np.array([float(bias)]), "bias")],
     )
-    return _model(graph, {"fedrisk.parties": ",".join(parties)})
+    return model_proto(graph, {"fedrisk.parties": ",".join(parties)})
 
 
-def _model(graph: onnx.GraphProto, metadata: Mapping[str, str]) -> onnx.ModelProto:
+def model_proto(graph: onnx.GraphProto, metadata: Mapping[str, str]) -> onnx.ModelProto:
+    """A checked ONNX model of ``graph`` with fedrisk's opset, IR version and metadata."""
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
     model.ir_version = 9
     for key, value in metadata.items():
@@ -163,15 +166,19 @@ def _session(model: onnx.ModelProto | Path) -> ort.InferenceSession:
 
 
 class PartScorer:
-    """One party's part, loaded once (an ONNX Runtime session): partial logits on demand."""
+    """One party's part, loaded once (an ONNX Runtime session): its output on demand."""
 
     def __init__(self, model: onnx.ModelProto | Path) -> None:
         self._session = _session(model)
         (shape,) = (i.shape for i in self._session.get_inputs())
         self.n_features = int(shape[1])
+        (out,) = (o.shape for o in self._session.get_outputs())
+        #: Values per subject: 1 (a partial logit) or a split network's cut width.
+        self.width = int(out[1])
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """Partial logits for one subject (shape (d,)) or a batch (n, d): shape (n,)."""
+        """The part's output for one subject (shape (d,)) or a batch (n, d): shape (n,) for
+        a partial logit, (n, width) for cut-layer activations."""
         matrix = np.asarray(features, dtype=np.float32)
         if matrix.ndim == 1:
             matrix = matrix.reshape(1, -1)
@@ -182,25 +189,40 @@ class PartScorer:
         if not np.all(np.isfinite(matrix)):
             raise ValueError("features must be finite")
         (out,) = self._session.run([PART_OUTPUT], {INPUT_NAME: matrix})
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+        values = np.asarray(out, dtype=np.float64)
+        return values.reshape(-1) if self.width == 1 else values.reshape(-1, self.width)
 
 
 class Combiner:
-    """The coordinator's combiner, loaded once: scores from every party's partial logits."""
+    """The coordinator's combiner, loaded once: scores from every party's part output."""
 
     def __init__(self, model: onnx.ModelProto | Path) -> None:
         self._session = _session(model)
-        self.parties = tuple(i.name for i in self._session.get_inputs())
+        inputs = self._session.get_inputs()
+        self.parties = tuple(i.name for i in inputs)
+        self._widths = {i.name: int(i.shape[1]) for i in inputs}
+        self._types = {
+            i.name: np.float32 if i.type == "tensor(float)" else np.float64 for i in inputs
+        }
 
     def combine(self, parts: Mapping[str, np.ndarray]) -> np.ndarray:
         missing = sorted(set(self.parties) - set(parts))
         if missing:
             raise ValueError(f"combiner needs the parts of {missing}")
-        feeds = {n: np.asarray(parts[n], dtype=np.float64).reshape(-1, 1) for n in self.parties}
+        feeds = {n: self._feed(n, parts[n]) for n in self.parties}
         if len({v.shape[0] for v in feeds.values()}) != 1:
             raise ValueError("every part must score the same subjects")
         (out,) = self._session.run([OUTPUT_NAME], feeds)
         return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def _feed(self, party: str, values: np.ndarray) -> np.ndarray:
+        array, width = np.asarray(values, dtype=self._types[party]), self._widths[party]
+        if array.ndim == 1 and width == 1:
+            array = array.reshape(-1, 1)
+        if array.ndim != 2 or array.shape[1] != width:
+            raise ValueError(f"the part of {party!r} gives {width} values per subject, got shape "
+                             f"{array.shape}")  # fmt: skip
+        return array
 
 
 def score_parts(model: onnx.ModelProto | Path, features: np.ndarray) -> np.ndarray:

@@ -13,6 +13,22 @@ l2 = 0.0001                # L2 penalty of every party's weights
 feature_clip_norm = 8.0    # per-row L2 clip of each party's standardised features
 label_noise_multiplier = 1.0   # Gaussian noise on the gradients released to hosts (label DP)
 ```
+
+``protocol = "split-nn"`` trains a split neural network instead (bottom networks at every
+party, the top network at the guest), with ``privacy = "dp"`` (cut-layer clipping and
+Gaussian noise on both releases) or ``"none"``:
+
+```toml
+[vertical]
+protocol = "split-nn"
+cut_width = 8                      # cut-layer activations per party and row
+bottom_hidden = [32]               # hidden layers of each party's bottom network
+top_hidden = [16]                  # hidden layers of the guest's top network
+activation_clip_norm = 4.0         # per-row L2 clip of the activations a host releases
+activation_noise_multiplier = 0.5  # their Gaussian noise, in units of the clip (host features)
+gradient_clip_norm = 0.05          # per-row L2 clip of the gradients the guest releases
+gradient_noise_multiplier = 0.5    # their Gaussian noise (the guest's labels)
+```
 """
 
 from __future__ import annotations
@@ -22,12 +38,29 @@ from dataclasses import dataclass, replace
 
 from models.errors import FederationFileError
 
-__all__ = ["VerticalSpec"]
+__all__ = ["SplitNNSettings", "VerticalSpec"]
 
 #: What vertical federations support today: CKKS-protected vertical logistic regression,
 #: bring-your-own (``logistic``) or one of the product models split between bank and gov.
 VERTICAL_MODELS = ("logistic", "farmer_credit", "sme_risk")
 VERTICAL_PRIVACY = ("he", "none")
+PROTOCOLS = ("logistic-regression", "split-nn")
+SPLIT_NN_PRIVACY = ("dp", "none")
+
+
+@dataclass(frozen=True)
+class SplitNNSettings:
+    """``[vertical]`` settings of a split neural network (``protocol = "split-nn"``)."""
+
+    cut_width: int = 8
+    bottom_hidden: tuple[int, ...] = (32,)
+    top_hidden: tuple[int, ...] = (16,)
+    activation_clip_norm: float = 4.0
+    activation_noise_multiplier: float = 0.5
+    gradient_clip_norm: float = 0.05
+    gradient_noise_multiplier: float = 0.5
+    #: False under ``privacy = "none"``: activations and gradients are released unnoised.
+    noised: bool = True
 
 
 @dataclass(frozen=True)
@@ -40,6 +73,9 @@ class VerticalSpec:
     l2: float = 1e-4
     feature_clip_norm: float = 8.0
     label_noise_multiplier: float | None = None
+    protocol: str = "logistic-regression"
+    #: Set exactly when ``protocol`` is "split-nn".
+    split: SplitNNSettings | None = None
 
 
 def check_vertical_participants(

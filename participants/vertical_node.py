@@ -10,20 +10,15 @@ may not be used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from flwr.app import ConfigRecord, ConfigRecordValues, MetricRecord, MetricRecordValues, RecordDict
+from flwr.app import ConfigRecord, MetricRecord, MetricRecordValues, RecordDict
 
 from models import wire
 from models.federation import FederationSpec, ParticipantSpec
-from models.tabular import TabularData, load_table
-from privacy._files import atomic_write_bytes
 from privacy.he.public import PublicContext
 from privacy.psi import IdFormat, PSIAnswer, PSIGuest, PSIHost, PSIOffer, PSIReveal
 from privacy.vertical import (
@@ -33,45 +28,30 @@ from privacy.vertical import (
     VerticalLRGuest,
     VerticalLRHost,
     batch_plan,
-    holdout_split,
 )
 
 from .keys import load_secret
-from .local_data import ParticipantError, declared_schema, load_eligible
+from .local_data import ParticipantError, load_eligible
+from .vertical_split import SPLIT_OPS
 from .vertical_state import (
-    cached_table,
-    part_dir,
     read_arrays,
     read_json,
     run_dir,
     write_arrays,
     write_json,
 )
+from .vertical_step import (
+    Info,
+    Payload,
+    Reply,
+    Step,
+    aligned,
+    file_part,
+    holdout_metrics,
+    split,
+)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Step:
-    spec: FederationSpec
-    participant: ParticipantSpec
-    config: ConfigRecord
-    content: RecordDict
-    folder: Path
-
-    def number(self, key: str) -> int:
-        return wire.config_int(self.config, key)
-
-    def payload(self, name: str) -> bytes:
-        return wire.payload_bytes(self.content, name)
-
-    def vector(self, name: str, *, size: int | None = None) -> np.ndarray:
-        return wire.payload_vector(self.content, name, size=size)
-
-
-Info = dict[str, ConfigRecordValues]
-Payload = dict[str, bytes | np.ndarray]
-Reply = tuple[Info, Payload]
 
 
 def handle_vertical(
@@ -84,11 +64,17 @@ def handle_vertical(
     op = wire.config_str(config, "op")
     role = "guest" if participant.name == spec.vertical.guest else "host"
     handler = _OPS.get((role, op))
+    other = [p for name, p in _PROTOCOL_PREFIX.items() if name != spec.vertical.protocol]
+    if any(op.startswith(prefix) for prefix in other):
+        raise ParticipantError(
+            f"step {op!r} belongs to another protocol than this federation's "
+            f"{spec.vertical.protocol!r}"
+        )
     if handler is None:
         raise ParticipantError(f"{participant.name} is a {role}: it has no step {op!r}")
     folder = run_dir(spec.name, participant.name, wire.config_str(config, "run-id"))
     folder.mkdir(parents=True, exist_ok=True)
-    info, payload = handler(_Step(spec, participant, config, msg_content, folder))
+    info, payload = handler(Step(spec, participant, config, msg_content, folder))
     content = RecordDict({wire.INFO: ConfigRecord({"participant": participant.name, **info})})
     if payload:
         content[wire.PAYLOAD] = wire.payload_record(payload)
@@ -97,37 +83,6 @@ def handle_vertical(
     }
     content[wire.METRICS] = MetricRecord(metrics)
     return content
-
-
-# --- data -----------------------------------------------------------------------------
-
-
-def _table(step: _Step) -> TabularData:
-    """The participant's whole table (parsed once per process while the file is unchanged).
-
-    Training steps index it by the aligned ids, which passed the consent filter when the
-    intersection was computed at the start of the run.
-    """
-    schema = declared_schema(step.spec, step.participant)
-    return cached_table(  # type: ignore[no-any-return]
-        step.participant.file,
-        lambda: load_table(step.participant.file, schema, require_label=schema.label is not None),
-    )
-
-
-def _aligned(step: _Step) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features (and labels at the guest) of the aligned rows, in sorted-id order."""
-    table = _table(step)
-    ids = read_json(step.folder / "aligned.json", what="intersection")["ids"]
-    row_of = {str(i).strip(): n for n, i in enumerate(table.ids)}
-    rows = np.array([row_of[i] for i in ids], dtype=np.int64)
-    labels = None if table.labels is None else table.labels[rows].astype(np.float64)
-    return table.features[rows].astype(np.float64), labels
-
-
-def _split(step: _Step, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    assert step.spec.vertical is not None
-    return holdout_split(n_rows, holdout=step.spec.vertical.holdout, seed=step.spec.seed)
 
 
 def _lr_config(spec: FederationSpec) -> VerticalLRConfig:
@@ -144,12 +99,12 @@ def _lr_config(spec: FederationSpec) -> VerticalLRConfig:
 # --- private set intersection ---------------------------------------------------------
 
 
-def _ids(step: _Step) -> list[str]:
+def _ids(step: Step) -> list[str]:
     """Ids of the rows whose subject may be trained on now (consent filter at PSI time)."""
     return [str(i) for i in load_eligible(step.spec, step.participant).data.ids]
 
 
-def _psi_offer(step: _Step) -> Reply:
+def _psi_offer(step: Step) -> Reply:
     guest = PSIGuest(_ids(step), reveal_to_host=True, where=f"{step.participant.file} id column")
     offer = guest.offer()
     write_json(step.folder / "psi.json", guest.export_state(include_secret=True))
@@ -157,7 +112,7 @@ def _psi_offer(step: _Step) -> Reply:
     return info, {"elements": offer.elements, "session": offer.session}
 
 
-def _psi_answer(step: _Step) -> Reply:
+def _psi_answer(step: Step) -> Reply:
     offer = PSIOffer(
         session=step.payload("session"),
         elements=step.payload("elements"),
@@ -175,7 +130,7 @@ def _psi_answer(step: _Step) -> Reply:
     return info, {"double": answer.double_blinded, "elements": answer.host_elements}
 
 
-def _psi_finish(step: _Step) -> Reply:
+def _psi_finish(step: Step) -> Reply:
     state_file = step.folder / "psi.json"
     guest = PSIGuest.restore(read_json(state_file, what="PSI offer"))
     hosts = wire.config_str(step.config, "hosts").split(",")
@@ -203,7 +158,7 @@ def _psi_finish(step: _Step) -> Reply:
     return {"aligned": result.size}, payload
 
 
-def _psi_learn(step: _Step) -> Reply:
+def _psi_learn(step: Step) -> Reply:
     state_file = step.folder / "psi.json"
     state = read_json(state_file, what="PSI answer")
     host = PSIHost.restore(state)
@@ -223,10 +178,10 @@ def _uses_ckks(spec: FederationSpec) -> bool:
     return spec.privacy.uses_he
 
 
-def _guest(step: _Step) -> VerticalLRGuest:
-    features, labels = _aligned(step)
+def _guest(step: Step) -> VerticalLRGuest:
+    features, labels = aligned(step)
     assert labels is not None
-    train, _ = _split(step, features.shape[0])
+    train, _ = split(step, features.shape[0])
     codec = PlainCodec()
     if _uses_ckks(step.spec):
         from privacy.vertical.ckks_guest import CKKSGuestCodec
@@ -242,9 +197,9 @@ def _guest(step: _Step) -> VerticalLRGuest:
     return party
 
 
-def _host(step: _Step) -> VerticalLRHost:
-    features, _ = _aligned(step)
-    train, _ = _split(step, features.shape[0])
+def _host(step: Step) -> VerticalLRHost:
+    features, _ = aligned(step)
+    train, _ = split(step, features.shape[0])
     codec = PlainCodec()
     if _uses_ckks(step.spec):
         material = (step.folder / "guest-public.ckks").read_bytes()
@@ -256,7 +211,7 @@ def _host(step: _Step) -> VerticalLRHost:
     return party
 
 
-def _rows(step: _Step, n_train: int) -> np.ndarray:
+def _rows(step: Step, n_train: int) -> np.ndarray:
     plan = batch_plan(
         n_train, batch_rows=step.spec.batch_size, epoch=step.number("epoch"), seed=step.spec.seed
     )
@@ -268,7 +223,7 @@ def _rows(step: _Step, n_train: int) -> np.ndarray:
     return plan.batches[index]
 
 
-def _lr_setup(step: _Step) -> Reply:
+def _lr_setup(step: Step) -> Reply:
     if not _uses_ckks(step.spec):
         return {"ckks": False}, {"public": b"-"}
     from privacy.he.secret import SecretContext
@@ -279,7 +234,7 @@ def _lr_setup(step: _Step) -> Reply:
     return {"ckks": True}, {"public": secret.public().serialize()}
 
 
-def _lr_keys(step: _Step) -> Reply:
+def _lr_keys(step: Step) -> Reply:
     material = step.payload("public")
     if _uses_ckks(step.spec):
         PublicContext.from_bytes(material)  # refuses anything holding a secret key
@@ -287,7 +242,7 @@ def _lr_keys(step: _Step) -> Reply:
     return {}, {}
 
 
-def _apply_pending(step: _Step, host: VerticalLRHost) -> None:
+def _apply_pending(step: Step, host: VerticalLRHost) -> None:
     if wire.config_int(step.config, "apply-step", default=-1) < 0:
         return
     pending = read_arrays(step.folder / "pending.npz", what="pending masks")
@@ -298,14 +253,14 @@ def _apply_pending(step: _Step, host: VerticalLRHost) -> None:
     write_arrays(step.folder / "model.npz", weights=host.weights)
 
 
-def _lr_logits(step: _Step) -> Reply:
+def _lr_logits(step: Step) -> Reply:
     host = _host(step)
     _apply_pending(step, host)
     rows = _rows(step, host.rows)
     return {}, {"logits": host.partial_logits(rows)}
 
 
-def _lr_residuals(step: _Step) -> Reply:
+def _lr_residuals(step: Step) -> Reply:
     guest = _guest(step)
     rows = _rows(step, guest.rows)
     hosts = wire.config_str(step.config, "hosts").split(",")
@@ -315,7 +270,7 @@ def _lr_residuals(step: _Step) -> Reply:
     return {}, {"residuals": residuals}
 
 
-def _lr_products(step: _Step) -> Reply:
+def _lr_products(step: Step) -> Reply:
     host = _host(step)
     rows = _rows(step, host.rows)
     answer = host.answer(rows, step.payload("residuals"))
@@ -323,7 +278,7 @@ def _lr_products(step: _Step) -> Reply:
     return {}, {"products": answer.payload}
 
 
-def _lr_open(step: _Step) -> Reply:
+def _lr_open(step: Step) -> Reply:
     guest = _guest(step)
     rows = _rows(step, guest.rows)
     payload: dict[str, bytes | np.ndarray] = {}
@@ -335,36 +290,25 @@ def _lr_open(step: _Step) -> Reply:
     return {}, payload
 
 
-def _lr_score(step: _Step) -> Reply:
+def _lr_score(step: Step) -> Reply:
     host = _host(step)
     _apply_pending(step, host)
-    features, _ = _aligned(step)
-    _, holdout = _split(step, features.shape[0])
+    features, _ = aligned(step)
+    _, holdout = split(step, features.shape[0])
     return {}, {"logits": host.score_part(features[holdout])}
 
 
-def _lr_evaluate(step: _Step) -> Reply:
-    from sklearn.metrics import log_loss, roc_auc_score
-
+def _lr_evaluate(step: Step) -> Reply:
     guest = _guest(step)
-    features, labels = _aligned(step)
+    features, labels = aligned(step)
     assert labels is not None
-    _, holdout = _split(step, features.shape[0])
+    _, holdout = split(step, features.shape[0])
     hosts = wire.config_str(step.config, "hosts").split(",")
     parts = [step.vector(f"{h}.logits", size=holdout.size) for h in hosts]
-    logits = guest.logits(features[holdout], parts)
-    y = labels[holdout]
-    p = np.clip(1 / (1 + np.exp(-logits)), 1e-7, 1 - 1e-7)
-    auc = float(roc_auc_score(y, logits)) if np.unique(y).size == 2 else float("nan")
-    return {
-        "auc": auc,
-        "log-loss": float(log_loss(y, p, labels=[0.0, 1.0])),
-        "rows": int(holdout.size),
-    }, {}
+    return holdout_metrics(labels[holdout], guest.logits(features[holdout], parts)), {}
 
 
-def _export(step: _Step, party: VerticalLRGuest | VerticalLRHost, bias: float) -> Reply:
-    """File this party's ONNX part of the trained model on its own node; answer its hash."""
+def _export(step: Step, party: VerticalLRGuest | VerticalLRHost, bias: float) -> Reply:
     from models.vertical_parts import lr_part_graph
 
     part = lr_part_graph(
@@ -375,28 +319,19 @@ def _export(step: _Step, party: VerticalLRGuest | VerticalLRHost, bias: float) -
         clip_norm=party.config.feature_clip_norm,
         bias=bias,
     )
-    body = part.SerializeToString()
-    schema = declared_schema(step.spec, step.participant)
-    folder = part_dir(step.spec.name, step.participant.name, wire.config_str(step.config, "run-id"))
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / "part.onnx", body, mode=0o600)
-    digest = hashlib.sha256(body).hexdigest()
-    write_json(folder / "part.json", {"sha256": digest, "schema": schema.to_dict(),
-                                      "schema_hash": schema.hash()})  # fmt: skip
-    logger.info("filed the %s part (%s…) in %s", step.participant.name, digest[:12], folder)
-    return {"sha256": digest, "features": ",".join(schema.feature_names)}, {}
+    return file_part(step, part, kind="vertical-lr")
 
 
-def _guest_export(step: _Step) -> Reply:
+def _guest_export(step: Step) -> Reply:
     guest = _guest(step)
     return _export(step, guest, guest.bias)
 
 
-def _host_export(step: _Step) -> Reply:
+def _host_export(step: Step) -> Reply:
     return _export(step, _host(step), 0.0)
 
 
-_OPS: dict[tuple[str, str], Callable[[_Step], Reply]] = {
+_OPS: dict[tuple[str, str], Callable[[Step], Reply]] = {
     ("guest", "psi-offer"): _psi_offer,
     ("host", "psi-answer"): _psi_answer,
     ("guest", "psi-finish"): _psi_finish,
@@ -411,4 +346,8 @@ _OPS: dict[tuple[str, str], Callable[[_Step], Reply]] = {
     ("guest", "lr-evaluate"): _lr_evaluate,
     ("guest", "lr-export"): _guest_export,
     ("host", "lr-export"): _host_export,
+    **SPLIT_OPS,
 }
+
+#: Training ops of each protocol (PSI is shared): refused under the other protocol.
+_PROTOCOL_PREFIX = {"logistic-regression": "lr-", "split-nn": "sn-"}

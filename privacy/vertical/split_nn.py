@@ -37,6 +37,7 @@ __all__ = [
     "SplitNNConfig",
     "SplitNNGuest",
     "SplitNNHost",
+    "epoch_batches",
     "poisson_batches",
     "run_split_epoch",
 ]
@@ -101,6 +102,15 @@ def poisson_batches(
     return [np.flatnonzero(rng.random(rows) < rate) for _ in range(steps)]
 
 
+def epoch_batches(rows: int, config: SplitNNConfig, *, epoch: int) -> list[np.ndarray]:
+    """The Poisson batches of one epoch (≈ rows / batch_rows of them), the same at every
+    party: they derive from the shared seed and the epoch number only."""
+    steps = max(1, math.ceil(rows / config.batch_rows))
+    rate = min(1.0, config.batch_rows / rows)
+    rng = np.random.default_rng([config.seed, 7, epoch])
+    return poisson_batches(rows, rate=rate, steps=steps, rng=rng)
+
+
 class _Bottom:
     def __init__(self, features: np.ndarray, config: SplitNNConfig, *, salt: int) -> None:
         matrix = np.asarray(features, dtype=np.float64)
@@ -121,6 +131,20 @@ class _Bottom:
     @property
     def rows(self) -> int:
         return int(self._x.shape[0])
+
+    def state(self) -> dict[str, object]:
+        """What a party must keep between messages: networks, optimiser, noise RNG."""
+        return {
+            "bottom": self.bottom.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def restore(self, state: dict[str, object]) -> None:
+        """Continue from :meth:`state` of a party built on the same rows and config."""
+        self.bottom.load_state_dict(state["bottom"])  # type: ignore[arg-type]
+        self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+        self.rng.bit_generator.state = state["rng"]  # type: ignore[assignment]
 
     def cut(self, features: np.ndarray) -> np.ndarray:
         """Cut-layer activations of new rows (serving: this party's part)."""
@@ -143,9 +167,18 @@ class SplitNNHost(_Bottom):
         dp = self.config.activation_dp
         return dp.apply(released, self.rng) if dp is not None else released
 
+    def recompute(self, rows: np.ndarray) -> None:
+        """Rebuild the forward pass of ``rows`` (a new process, same weights) for
+        :meth:`backward`; deterministic, so it equals the pass whose output was released."""
+        self.optimizer.zero_grad()
+        self._pending = self.bottom(self._x[rows])
+
     def backward(self, gradient: np.ndarray) -> None:
         if self._pending is None:
             raise InvalidParametersError("backward() without a forward() of the same batch")
+        if self._pending.shape[0] == 0:  # an empty Poisson batch: nothing to learn
+            self._pending = None
+            return
         grad = torch.from_numpy(np.asarray(gradient, dtype=np.float32))
         if grad.shape != self._pending.shape:
             raise InvalidParametersError(
@@ -179,6 +212,17 @@ class SplitNNGuest(_Bottom):
         """One batch: top and own bottom updated; the (noised) gradient for each host."""
         if len(host_activations) != self.hosts:
             raise InvalidParametersError(f"expected {self.hosts} host activations")
+        for number, a in enumerate(host_activations):
+            if np.shape(a) != (rows.size, self.config.cut_width):
+                raise InvalidParametersError(
+                    f"host {number} sent activations of shape {np.shape(a)}, expected "
+                    f"({rows.size}, {self.config.cut_width})"
+                )
+            if not np.all(np.isfinite(a)):
+                raise InvalidParametersError(f"host {number} sent non-finite activations")
+        if rows.size == 0:  # an empty Poisson batch still counts as a step of the mechanism
+            self.steps += 1
+            return [np.zeros((0, self.config.cut_width)) for _ in host_activations]
         self.optimizer.zero_grad()
         received = [
             torch.tensor(np.asarray(a, dtype=np.float32), requires_grad=True)
@@ -192,6 +236,14 @@ class SplitNNGuest(_Bottom):
         dp = self.config.gradient_dp
         grads = [r.grad.numpy().astype(np.float64) for r in received]  # type: ignore[union-attr]
         return [dp.apply(g, self.rng) if dp is not None else g for g in grads]
+
+    def state(self) -> dict[str, object]:
+        return {**super().state(), "top": self.top.state_dict(), "steps": self.steps}
+
+    def restore(self, state: dict[str, object]) -> None:
+        self.top.load_state_dict(state["top"])  # type: ignore[arg-type]
+        super().restore(state)
+        self.steps = int(state["steps"])  # type: ignore[call-overload]
 
     def logits(self, features: np.ndarray, host_parts: Sequence[np.ndarray]) -> np.ndarray:
         """Joint logits of new rows from this party's features and the hosts' cut parts."""
@@ -216,14 +268,8 @@ def run_split_epoch(guest: SplitNNGuest, hosts: Sequence[SplitNNHost], *, epoch:
     """One epoch (≈ rows / batch_rows Poisson batches) with every party in this process."""
     if any(h.rows != guest.rows for h in hosts):
         raise InvalidParametersError("every host must hold the guest's aligned rows")
-    steps = max(1, math.ceil(guest.rows / guest.config.batch_rows))
-    rng = np.random.default_rng([guest.config.seed, 7, epoch])
-    rate = min(1.0, guest.config.batch_rows / guest.rows)
-    batches = poisson_batches(guest.rows, rate=rate, steps=steps, rng=rng)
+    batches = epoch_batches(guest.rows, guest.config, epoch=epoch)
     for rows in batches:
-        if rows.size == 0:  # an empty Poisson batch still counts as a step of the mechanism
-            guest.steps += 1
-            continue
         gradients = guest.step(rows, [h.forward(rows) for h in hosts])
         for host, gradient in zip(hosts, gradients, strict=True):
             host.backward(gradient)

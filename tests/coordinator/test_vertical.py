@@ -110,7 +110,9 @@ def test_parts_filed_at_the_parties_and_the_combiner_reproduce_the_trained_model
 
     registered = publish(
         spec,
-        FederationResult(report=run.report, model=None, n_features=0, parts=run.parts),
+        FederationResult(
+            report=run.report, model=None, n_features=0, parts=run.parts, combiner=run.combiner
+        ),
         report_path=None,
     )
 
@@ -215,7 +217,9 @@ def test_vertical_model_card_lists_each_partys_features_and_part(tmp_path: Path)
     run = _run_vertical(spec)
     registered = publish(
         spec,
-        FederationResult(report=run.report, model=None, n_features=0, parts=run.parts),
+        FederationResult(
+            report=run.report, model=None, n_features=0, parts=run.parts, combiner=run.combiner
+        ),
         report_path=tmp_path / "report.json",
     )
     assert registered is not None

@@ -248,7 +248,7 @@ def test_privacy_mode_helpers(mode: str, dp: bool, he: bool) -> None:
         ('name = "credit-homo"', "name = 7", "federation.name", "must be a string, got integer"),
         ('model = "logistic"', 'model = "logstic"', "federation.model", "did you mean 'logistic'"),
         ('mode = "horizontal"', 'mode = "vertical"', "federation.privacy",
-         "vertical federations use 'he' (CKKS residuals) or 'none'"),
+         "vertical logistic regression uses 'he' (CKKS residuals) or 'none'"),
         ('mode = "horizontal"', 'mode = "diagonal"', "federation.mode",
          "must be one of horizontal"),
         ('privacy = "dp+he"', 'privacy = "dp+hee"', "federation.privacy", "did you mean 'dp+he'"),
