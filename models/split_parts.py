@@ -58,9 +58,17 @@ def _mlp_nodes(
 
 
 def split_part_graph(
-    *, party: str, mean: np.ndarray, scale: np.ndarray, bottom: nn.Sequential
+    *,
+    party: str,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    bottom: nn.Sequential,
+    clip_norm: float | None = None,
 ) -> onnx.ModelProto:
-    """One party's part: standardise, then its bottom network; output (batch, cut width)."""
+    """One party's part: standardise, then its bottom network; output (batch, cut width).
+
+    A host's part also clips each row to ``clip_norm``, as its released activations were
+    clipped in training (the noise is not added at scoring time)."""
     mean = np.asarray(mean, dtype=np.float64).reshape(1, -1)
     scale = np.asarray(scale, dtype=np.float64).reshape(1, -1)
     first = next(m for m in bottom if isinstance(m, nn.Linear))
@@ -71,7 +79,24 @@ def split_part_graph(
             f"part {party!r}: {d} means, {scale.shape[1]} scales and a bottom network of "
             f"{first.in_features} inputs (scales must be > 0)"
         )
-    nodes, inits = _mlp_nodes(bottom, prefix="bottom", source="standard32", output=PART_OUTPUT)
+    if clip_norm is not None and not (np.isfinite(clip_norm) and clip_norm > 0):
+        raise ExportError(f"part {party!r}: clip norm must be > 0, got {clip_norm}")
+    raw = PART_OUTPUT if clip_norm is None else "activations"
+    nodes, inits = _mlp_nodes(bottom, prefix="bottom", source="standard32", output=raw)
+    if clip_norm is not None:
+        inits += [
+            numpy_helper.from_array(np.array([clip_norm], dtype=np.float32), "clip"),
+            numpy_helper.from_array(np.array([1e-12], dtype=np.float32), "tiny"),
+            numpy_helper.from_array(np.array([1.0], dtype=np.float32), "one"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        ]
+        nodes += [
+            helper.make_node("ReduceL2", [raw, "axis1"], ["norm"], keepdims=1),
+            helper.make_node("Max", ["norm", "tiny"], ["safe_norm"]),
+            helper.make_node("Div", ["clip", "safe_norm"], ["ratio"]),
+            helper.make_node("Min", ["ratio", "one"], ["factor"]),
+            helper.make_node("Mul", [raw, "factor"], [PART_OUTPUT]),
+        ]
     nodes = [
         helper.make_node("Cast", [INPUT_NAME], ["x64"], to=TensorProto.DOUBLE),
         helper.make_node("Sub", ["x64", "mean"], ["centred"]),

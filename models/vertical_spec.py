@@ -26,7 +26,7 @@ bottom_hidden = [32]               # hidden layers of each party's bottom networ
 top_hidden = [16]                  # hidden layers of the guest's top network
 activation_clip_norm = 4.0         # per-row L2 clip of the activations a host releases
 activation_noise_multiplier = 0.5  # their Gaussian noise, in units of the clip (host features)
-gradient_clip_norm = 0.05          # per-row L2 clip of the gradients the guest releases
+gradient_clip_norm = 0.3           # per-row L2 clip of the gradients the guest releases
 gradient_noise_multiplier = 0.5    # their Gaussian noise (the guest's labels)
 ```
 """
@@ -57,7 +57,7 @@ class SplitNNSettings:
     top_hidden: tuple[int, ...] = (16,)
     activation_clip_norm: float = 4.0
     activation_noise_multiplier: float = 0.5
-    gradient_clip_norm: float = 0.05
+    gradient_clip_norm: float = 0.3
     gradient_noise_multiplier: float = 0.5
     #: False under ``privacy = "none"``: activations and gradients are released unnoised.
     noised: bool = True

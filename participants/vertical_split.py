@@ -14,10 +14,11 @@ host, the rows of the batch whose gradient it still expects (``pending.npz``); a
 rebuilds that batch's forward pass before applying the gradient (its weights have not
 changed since it released the activations, so the pass is the same).
 
-Evaluation: hosts release their *unnoised* activations of the holdout rows (``sn-score``)
+Evaluation: hosts release their clipped, *unnoised* activations of the holdout rows (``sn-score``)
 and the guest computes the metrics (``sn-evaluate``), as scoring does later; the holdout rows
 are never trained on. Export (``sn-export``): every party files its bottom network as its
-ONNX part; the guest also returns the top network as the combiner.
+ONNX part (a host's clips, as in training); the guest also returns the top network as the
+combiner.
 """
 
 from __future__ import annotations
@@ -178,7 +179,11 @@ def _sn_evaluate(step: Step) -> Reply:
 
 def _file_part(step: Step, party: SplitNNGuest | SplitNNHost) -> Reply:
     part = split_part_graph(
-        party=step.participant.name, mean=party.mean, scale=party.scale, bottom=party.bottom
+        party=step.participant.name,
+        mean=party.mean,
+        scale=party.scale,
+        bottom=party.bottom,
+        clip_norm=party.clip_norm if isinstance(party, SplitNNHost) else None,
     )
     return file_part(step, part, kind="split-nn")
 

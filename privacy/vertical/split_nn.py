@@ -8,8 +8,10 @@ mechanism, Dwork & Roth 2014):
 
 - host → guest: the host's cut-layer activations of the batch's rows (protects the host's
   features: ``activation_dp``);
-- guest → host: the gradient of the loss with respect to those activations (protects the
-  guest's labels: ``gradient_dp``).
+- guest → host: each row's gradient of its own loss term with respect to those activations
+  (protects the guest's labels: ``gradient_dp``). It is released per row, independent of
+  the batch size, so the clip norm means the same at any batch size; the host divides by
+  the batch size when it applies the gradient (the gradient of the batch's mean loss).
 
 Batches are Poisson samples (each row independently with probability q), so each release
 is a subsampled Gaussian mechanism and composes as a :class:`~privacy.dp.events.DPEvent`
@@ -58,11 +60,15 @@ class CutLayerDP:
                 f"noise_multiplier must be > 0, got {self.noise_multiplier}"
             )
 
-    def apply(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def clip(self, values: np.ndarray) -> np.ndarray:
+        """Each row scaled down to L2 norm ``clip_norm`` if it is longer."""
         norms = np.linalg.norm(values, axis=1, keepdims=True)
-        clipped = values * np.minimum(1.0, self.clip_norm / np.maximum(norms, 1e-12))
+        return values * np.minimum(1.0, self.clip_norm / np.maximum(norms, 1e-12))
+
+    def apply(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Clip, then add Gaussian noise of sd ``noise_multiplier * clip_norm``."""
         sigma = self.noise_multiplier * self.clip_norm
-        return clipped + rng.normal(0.0, sigma, size=values.shape)
+        return self.clip(values) + rng.normal(0.0, sigma, size=values.shape)
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,19 @@ class SplitNNHost(_Bottom):
         super().__init__(features, config, salt=index)
         self._pending: torch.Tensor | None = None
 
+    @property
+    def clip_norm(self) -> float | None:
+        """The clip applied to every activation this host releases (None: not clipped)."""
+        dp = self.config.activation_dp
+        return None if dp is None else dp.clip_norm
+
+    def cut(self, features: np.ndarray) -> np.ndarray:
+        """Activations of new rows, clipped as in training but not noised (evaluation and
+        serving: the top network was trained on clipped activations)."""
+        values = super().cut(features)
+        dp = self.config.activation_dp
+        return values if dp is None else dp.clip(values)
+
     def forward(self, rows: np.ndarray) -> np.ndarray:
         self.optimizer.zero_grad()
         self._pending = self.bottom(self._x[rows])
@@ -185,7 +204,7 @@ class SplitNNHost(_Bottom):
                 f"gradient of shape {tuple(grad.shape)} for activations "
                 f"{tuple(self._pending.shape)}"
             )
-        self._pending.backward(grad)
+        self._pending.backward(grad / self._pending.shape[0])
         self.optimizer.step()
         self._pending = None
 
@@ -234,7 +253,8 @@ class SplitNNGuest(_Bottom):
         self.optimizer.step()
         self.steps += 1
         dp = self.config.gradient_dp
-        grads = [r.grad.numpy().astype(np.float64) for r in received]  # type: ignore[union-attr]
+        # d(mean loss)/da times the batch size: each row's gradient of its own loss term.
+        grads = [r.grad.numpy().astype(np.float64) * rows.size for r in received]  # type: ignore[union-attr]
         return [dp.apply(g, self.rng) if dp is not None else g for g in grads]
 
     def state(self) -> dict[str, object]:

@@ -142,7 +142,7 @@ def test_both_releases_are_accounted_over_every_batch(tmp_path: Path) -> None:
     assert report.final["epsilon"]["bank.labels"] == pytest.approx(expected, rel=1e-3)
     first = report.rounds[0].epsilon["gov.features"]
     assert first < report.final["epsilon"]["gov.features"]  # grows epoch by epoch
-    assert report.privacy["cut_layer_dp"]["gradients"]["clip_norm"] == 0.05
+    assert report.privacy["cut_layer_dp"]["gradients"]["clip_norm"] == 0.3
 
 
 def test_noise_matters_and_none_reports_no_epsilon(tmp_path: Path) -> None:
