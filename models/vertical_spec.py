@@ -25,9 +25,9 @@ cut_width = 8                      # cut-layer activations per party and row
 bottom_hidden = [32]               # hidden layers of each party's bottom network
 top_hidden = [16]                  # hidden layers of the guest's top network
 activation_clip_norm = 4.0         # per-row L2 clip of the activations a host releases
-activation_noise_multiplier = 0.5  # their Gaussian noise, in units of the clip (host features)
+activation_noise_multiplier = 1.0  # their Gaussian noise, in units of the clip (host features)
 gradient_clip_norm = 0.3           # per-row L2 clip of the gradients the guest releases
-gradient_noise_multiplier = 0.5    # their Gaussian noise (the guest's labels)
+gradient_noise_multiplier = 1.0    # their Gaussian noise (the guest's labels)
 ```
 """
 
@@ -56,9 +56,9 @@ class SplitNNSettings:
     bottom_hidden: tuple[int, ...] = (32,)
     top_hidden: tuple[int, ...] = (16,)
     activation_clip_norm: float = 4.0
-    activation_noise_multiplier: float = 0.5
+    activation_noise_multiplier: float = 1.0
     gradient_clip_norm: float = 0.3
-    gradient_noise_multiplier: float = 0.5
+    gradient_noise_multiplier: float = 1.0
     #: False under ``privacy = "none"``: activations and gradients are released unnoised.
     noised: bool = True
 
