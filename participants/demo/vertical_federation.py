@@ -35,12 +35,18 @@ def write_vertical_federation(
     holdout: float = 0.25,
     label_noise_multiplier: float | None = None,
     seed: int | None = None,
+    protocol: str = "logistic-regression",
 ) -> Path:
-    """Write the vertical federation TOML of ``model`` over the scenario's bank and gov."""
+    """Write the vertical federation TOML of ``model`` over the scenario's bank and gov.
+
+    ``protocol = "split-nn"`` writes a split network instead (privacy ``dp``: cut-layer DP
+    at the federation-file defaults, or ``none``)."""
     if model not in VERTICAL_DEMO_MODELS:
         raise ValueError(f"model must be one of {VERTICAL_DEMO_MODELS}, got {model!r}")
-    if privacy not in ("he", "none"):
-        raise ValueError(f"vertical privacy must be 'he' or 'none', got {privacy!r}")
+    allowed = ("dp", "none") if protocol == "split-nn" else ("he", "none")
+    if privacy not in allowed:
+        raise ValueError(f"{protocol} privacy must be one of {allowed}, got {privacy!r}")
+    suffix = "-split" if protocol == "split-nn" else ""
     spec = get_spec(model)
     path = Path(path)
     base = path.parent
@@ -49,7 +55,7 @@ def write_vertical_federation(
         f"# Demo {model} federation (vertical: bank x government platform), generated from the",
         "# scenario manifest.",
         "[federation]",
-        f"name = {toml_string('demo-' + model.replace('_', '-'))}",
+        f"name = {toml_string('demo-' + model.replace('_', '-') + suffix)}",
         f"model = {toml_string(model)}",
         'mode = "vertical"',
         f"privacy = {toml_string(privacy)}",
@@ -61,6 +67,7 @@ def write_vertical_federation(
         f"consent_as_of = {toml_string(as_of)}",
         "",
         "[vertical]",
+        f"protocol = {toml_string(protocol)}",
         f"holdout = {toml_number(holdout)}",
     ]
     if label_noise_multiplier is not None:

@@ -75,5 +75,22 @@ def test_bad_vertical_settings_are_refused(tmp_path: Path) -> None:
     manifest = small_scenario()
     with pytest.raises(ValueError, match="model must be one of"):
         write_vertical_federation(manifest, tmp_path / "f.toml", model="iot_risk")
-    with pytest.raises(ValueError, match="'he' or 'none'"):
+    with pytest.raises(ValueError, match="privacy must be one of \\('he', 'none'\\)"):
         write_vertical_federation(manifest, tmp_path / "f.toml", model="sme_risk", privacy="dp")
+    with pytest.raises(ValueError, match="privacy must be one of \\('dp', 'none'\\)"):
+        write_vertical_federation(
+            manifest, tmp_path / "f.toml", model="sme_risk", privacy="he", protocol="split-nn"
+        )
+
+
+def test_the_split_network_file_is_a_valid_product_federation(tmp_path: Path) -> None:
+    manifest = small_scenario()
+    path = write_vertical_federation(
+        manifest, tmp_path / "f.toml", model="farmer_credit", privacy="dp", protocol="split-nn"
+    )
+
+    spec = load_federation(path)
+
+    assert spec.vertical is not None and spec.vertical.protocol == "split-nn"
+    assert spec.vertical.split is not None and spec.vertical.split.noised
+    assert spec.name == "demo-farmer-credit-split" and spec.privacy == "dp"
