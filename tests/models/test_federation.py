@@ -477,3 +477,13 @@ def test_to_dict_is_json_serialisable_with_string_paths(tmp_path: Path) -> None:
     assert data["output"]["dir"] == str(tmp_path.resolve() / "runs")
     assert data["schema"] == spec.schema.to_dict() if spec.schema else False
     assert "proximal_mu" not in data["federation"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", ["federation.toml", "split-federation.toml"])
+def test_the_vertical_examples_load(name: str) -> None:
+    spec = load_federation(Path(__file__).parents[2] / "examples" / "credit-hetero" / name)
+
+    assert spec.vertical is not None and spec.vertical.guest == "guest"
+    expected = "split-nn" if name.startswith("split") else "logistic-regression"
+    assert spec.vertical.protocol == expected
