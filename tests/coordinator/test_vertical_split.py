@@ -218,7 +218,8 @@ def test_over_flower_the_protocol_equals_the_in_process_one(tmp_path: Path) -> N
 
     _write_parties(tmp_path)
     spec = load_federation(_federation(tmp_path, rounds=2))
-    report = _run(spec).report
+    run = _run(spec)
+    report = run.report
     bank = pd.read_csv(tmp_path / "bank.csv").set_index("cid")
     gov = pd.read_csv(tmp_path / "gov.csv").set_index("customer")
     ids = sorted(set(bank.index) & set(gov.index))
@@ -235,3 +236,11 @@ def test_over_flower_the_protocol_equals_the_in_process_one(tmp_path: Path) -> N
     auc = roc_auc_score(y[holdout], guest.logits(xg[holdout], [host.cut(xh[holdout])]))
 
     assert report.final["auc"] == pytest.approx(auc, abs=1e-9)
+    # The exported parts and combiner give the jointly trained model's probabilities.
+    refs = {ref.party: ref for ref in run.parts}
+    cuts = {
+        party: score_parts(part_dir(spec.name, party, refs[party].export_id) / "part.onnx", x)
+        for party, x in (("bank", xg[holdout]), ("gov", xh[holdout]))
+    }
+    joint = 1 / (1 + np.exp(-guest.logits(xg[holdout], [host.cut(xh[holdout])])))
+    np.testing.assert_allclose(combine(run.combiner, cuts), joint, atol=1e-5)
