@@ -106,6 +106,15 @@ def print_round(console: Console, spec: FederationSpec, record: RoundRecord) -> 
         console.print(f"   [yellow]rejected[/] {who}: {why}")
 
 
+def _epsilon_cell(eps: Mapping[str, float], name: str) -> str:
+    """A participant's ε: its own (horizontal DP-SGD), or each of its releases in a vertical
+    run (``bank.labels``, ``gov.features``)."""
+    if name in eps:
+        return f"{eps[name]:.3f}"
+    own = {k[len(name) + 1 :]: v for k, v in eps.items() if k.startswith(name + ".")}
+    return ", ".join(f"{what} {v:.3f}" for what, v in sorted(own.items())) or "-"
+
+
 def print_summary(console: Console, report: FederationReport) -> None:
     """The participants table and final figures of a run."""
     table = Table("participant", "accepted", "rows", "used", "excluded (consent)", "ε")
@@ -118,7 +127,7 @@ def print_summary(console: Console, report: FederationReport) -> None:
             str(p.rows_total),
             str(p.rows_used),
             excluded,
-            f"{eps[p.name]:.3f}" if p.name in eps else "-",
+            _epsilon_cell(eps, p.name),
         )
     console.print(table)
     final = report.final

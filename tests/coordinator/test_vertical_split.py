@@ -244,3 +244,20 @@ def test_over_flower_the_protocol_equals_the_in_process_one(tmp_path: Path) -> N
     }
     joint = 1 / (1 + np.exp(-guest.logits(xg[holdout], [host.cut(xh[holdout])])))
     np.testing.assert_allclose(combine(run.combiner, cuts), joint, atol=1e-5)
+
+
+def test_the_run_summary_shows_each_partys_releases_epsilon(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from coordinator.cli import print_summary
+
+    _write_parties(tmp_path)
+    report = _run(load_federation(_federation(tmp_path, rounds=1))).report
+    console = Console(record=True, width=200)
+
+    print_summary(console, report)
+
+    text = console.export_text()
+    eps = report.final["epsilon"]
+    assert f"labels {eps['bank.labels']:.3f}" in text
+    assert f"features {eps['gov.features']:.3f}" in text
