@@ -45,10 +45,9 @@ from .vertical_step import (
     Payload,
     Reply,
     Step,
-    aligned,
     file_part,
     holdout_metrics,
-    split,
+    rows_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -179,17 +178,14 @@ def _uses_ckks(spec: FederationSpec) -> bool:
 
 
 def _guest(step: Step) -> VerticalLRGuest:
-    features, labels = aligned(step)
+    features, labels = rows_of(step, "train")
     assert labels is not None
-    train, _ = split(step, features.shape[0])
     codec = PlainCodec()
     if _uses_ckks(step.spec):
         from privacy.vertical.ckks_guest import CKKSGuestCodec
 
         codec = CKKSGuestCodec(secret=load_secret(step.folder / "vertical.ckks"))  # type: ignore[assignment]
-    party = VerticalLRGuest(
-        features[train], labels[train], codec=codec, config=_lr_config(step.spec)
-    )
+    party = VerticalLRGuest(features, labels, codec=codec, config=_lr_config(step.spec))
     model = step.folder / "model.npz"
     if model.exists():
         state = read_arrays(model, what="guest model")
@@ -198,13 +194,12 @@ def _guest(step: Step) -> VerticalLRGuest:
 
 
 def _host(step: Step) -> VerticalLRHost:
-    features, _ = aligned(step)
-    train, _ = split(step, features.shape[0])
+    features, _ = rows_of(step, "train")
     codec = PlainCodec()
     if _uses_ckks(step.spec):
         material = (step.folder / "guest-public.ckks").read_bytes()
         codec = CKKSHostCodec(material)  # type: ignore[assignment]
-    party = VerticalLRHost(features[train], codec=codec, config=_lr_config(step.spec))
+    party = VerticalLRHost(features, codec=codec, config=_lr_config(step.spec))
     model = step.folder / "model.npz"
     if model.exists():
         party.weights = read_arrays(model, what="host model")["weights"]
@@ -293,19 +288,17 @@ def _lr_open(step: Step) -> Reply:
 def _lr_score(step: Step) -> Reply:
     host = _host(step)
     _apply_pending(step, host)
-    features, _ = aligned(step)
-    _, holdout = split(step, features.shape[0])
-    return {}, {"logits": host.score_part(features[holdout])}
+    features, _ = rows_of(step, "holdout")
+    return {}, {"logits": host.score_part(features)}
 
 
 def _lr_evaluate(step: Step) -> Reply:
     guest = _guest(step)
-    features, labels = aligned(step)
+    features, labels = rows_of(step, "holdout")
     assert labels is not None
-    _, holdout = split(step, features.shape[0])
     hosts = wire.config_str(step.config, "hosts").split(",")
-    parts = [step.vector(f"{h}.logits", size=holdout.size) for h in hosts]
-    return holdout_metrics(labels[holdout], guest.logits(features[holdout], parts)), {}
+    parts = [step.vector(f"{h}.logits", size=labels.size) for h in hosts]
+    return holdout_metrics(labels, guest.logits(features, parts)), {}
 
 
 def _export(step: Step, party: VerticalLRGuest | VerticalLRHost, bias: float) -> Reply:

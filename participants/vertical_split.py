@@ -43,7 +43,7 @@ from privacy.vertical.split_nn import (
 
 from .local_data import ParticipantError
 from .vertical_state import read_arrays, write_arrays
-from .vertical_step import Reply, Step, aligned, file_part, holdout_metrics, split
+from .vertical_step import Reply, Step, file_part, holdout_metrics, rows_of
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +86,10 @@ def _save(step: Step, party: SplitNNGuest | SplitNNHost) -> None:
 
 def _guest(step: Step) -> SplitNNGuest:
     assert step.spec.vertical is not None
-    features, labels = aligned(step)
+    features, labels = rows_of(step, "train")
     assert labels is not None
-    train, _ = split(step, features.shape[0])
     party = SplitNNGuest(
-        features[train],
-        labels[train],
-        config=split_config(step),
-        hosts=len(step.spec.vertical.hosts),
+        features, labels, config=split_config(step), hosts=len(step.spec.vertical.hosts)
     )
     _restore(step, party)
     return party
@@ -101,10 +97,9 @@ def _guest(step: Step) -> SplitNNGuest:
 
 def _host(step: Step) -> SplitNNHost:
     assert step.spec.vertical is not None
-    features, _ = aligned(step)
-    train, _ = split(step, features.shape[0])
+    features, _ = rows_of(step, "train")
     index = 1 + step.spec.vertical.hosts.index(step.participant.name)
-    party = SplitNNHost(features[train], config=split_config(step), index=index)
+    party = SplitNNHost(features, config=split_config(step), index=index)
     _restore(step, party)
     return party
 
@@ -161,20 +156,18 @@ def _sn_score(step: Step) -> Reply:
     host = _host(step)
     _apply_pending(step, host)
     _save(step, host)
-    features, _ = aligned(step)
-    _, holdout = split(step, features.shape[0])
-    return {"rows": int(holdout.size)}, {"activations": host.cut(features[holdout]).reshape(-1)}
+    features, _ = rows_of(step, "holdout")
+    return {"rows": features.shape[0]}, {"activations": host.cut(features).reshape(-1)}
 
 
 def _sn_evaluate(step: Step) -> Reply:
     guest = _guest(step)
-    features, labels = aligned(step)
+    features, labels = rows_of(step, "holdout")
     assert labels is not None
-    _, holdout = split(step, features.shape[0])
     hosts = wire.config_str(step.config, "hosts").split(",")
-    parts = _host_activations(step, hosts, holdout.size, guest.config.cut_width)
-    logits = guest.logits(features[holdout], parts)
-    return {**holdout_metrics(labels[holdout], logits), "steps": guest.steps}, {}
+    parts = _host_activations(step, hosts, labels.size, guest.config.cut_width)
+    logits = guest.logits(features, parts)
+    return {**holdout_metrics(labels, logits), "steps": guest.steps}, {}
 
 
 def _file_part(step: Step, party: SplitNNGuest | SplitNNHost) -> Reply:
@@ -201,9 +194,7 @@ def _guest_export(step: Step) -> Reply:
 
 
 def _host_export(step: Step) -> Reply:
-    host = _host(step)
-    _apply_pending(step, host)
-    return _file_part(step, host)
+    return _file_part(step, _host(step))
 
 
 SPLIT_OPS: dict[tuple[str, str], Callable[[Step], Reply]] = {

@@ -71,6 +71,10 @@ def read_arrays(path: Path, *, what: str) -> dict[str, np.ndarray]:
         raise ValueError(f"no {what} in this run yet (protocol step out of order?)") from None
 
 
+#: Entries kept (data tables and runs' aligned rows); the oldest goes first.
+_CACHE_SIZE = 16
+
+
 def cached_table(path: Path, loader: Any) -> Any:
     """``loader()``'s result for a data file, reused while the file is unchanged."""
     stat = path.stat()
@@ -81,4 +85,6 @@ def cached_table(path: Path, loader: Any) -> Any:
     value = loader()
     with _lock:
         _tables[key] = value
+        while len(_tables) > _CACHE_SIZE:
+            del _tables[next(iter(_tables))]
     return value

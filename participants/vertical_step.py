@@ -61,18 +61,36 @@ def table(step: Step) -> TabularData:
 
 
 def aligned(step: Step) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features (and labels at the guest) of the aligned rows, in sorted-id order."""
+    """Features (and labels at the guest) of the aligned rows, in sorted-id order.
+
+    Every training step needs them: they are built once per process per run (keyed, like
+    the table, by the intersection file's identity). Callers index them, never write them.
+    """
+    path = step.folder / "aligned.json"
+    if not path.exists():
+        read_json(path, what="intersection")  # the protocol-order error
+    return cached_table(path, lambda: _align(step, path))  # type: ignore[no-any-return]
+
+
+def _align(step: Step, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     data = table(step)
-    ids = read_json(step.folder / "aligned.json", what="intersection")["ids"]
+    ids = read_json(path, what="intersection")["ids"]
     row_of = {str(i).strip(): n for n, i in enumerate(data.ids)}
     rows = np.array([row_of[i] for i in ids], dtype=np.int64)
     labels = None if data.labels is None else data.labels[rows].astype(np.float64)
     return data.features[rows].astype(np.float64), labels
 
 
-def split(step: Step, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+def rows_of(step: Step, which: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features (and labels at the guest) of the aligned ``"train"`` or ``"holdout"`` rows,
+    split the same way on every side."""
     assert step.spec.vertical is not None
-    return holdout_split(n_rows, holdout=step.spec.vertical.holdout, seed=step.spec.seed)
+    features, labels = aligned(step)
+    train, holdout = holdout_split(
+        features.shape[0], holdout=step.spec.vertical.holdout, seed=step.spec.seed
+    )
+    rows = train if which == "train" else holdout
+    return features[rows], None if labels is None else labels[rows]
 
 
 def holdout_metrics(labels: np.ndarray, logits: np.ndarray) -> Info:
