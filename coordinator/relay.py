@@ -9,6 +9,7 @@ from flwr.app import ConfigRecord, ConfigRecordValues, Message, RecordDict
 from flwr.serverapp import Grid
 
 from models import wire
+from models.vertical_parts import PartRef
 
 from .exchange import exchange
 from .handshake import FederationAbortedError
@@ -52,3 +53,23 @@ class Relay:
                 raise FederationAbortedError(f"{op}: {name} refused: {reply.error.reason}")
             out[name] = reply.content
         return out
+
+    def part_refs(self, replies: Mapping[str, RecordDict]) -> list[PartRef]:
+        """Where each replying party filed its part (export id, hash, features)."""
+        parts = []
+        for name, reply in replies.items():
+            info = wire.config_of(reply, wire.INFO)
+            features = tuple(f for f in wire.config_str(info, "features").split(",") if f)
+            sha256 = wire.config_str(info, "sha256")
+            parts.append(
+                PartRef(party=name, export_id=self.run_id, sha256=sha256, features=features)
+            )
+        return parts
+
+
+def auc_and_loss(reply: RecordDict) -> tuple[float | None, float | None]:
+    """The holdout AUC and log-loss a guest's evaluation reply carries."""
+    info = wire.metrics_of(reply)
+    auc, loss = info.get("auc"), info.get("log-loss")
+    return (float(auc) if isinstance(auc, float | int) else None,
+            float(loss) if isinstance(loss, float | int) else None)  # fmt: skip

@@ -19,7 +19,7 @@ from functools import partial
 
 import numpy as np
 import onnx
-from flwr.app import ConfigRecordValues, RecordDict
+from flwr.app import ConfigRecordValues
 from flwr.serverapp import Grid
 
 from models import wire
@@ -28,7 +28,7 @@ from models.vertical_parts import PartRef, combiner_graph
 from privacy.vertical import batch_plan, holdout_split
 
 from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
-from .relay import Relay
+from .relay import Relay, auc_and_loss
 from .report import FederationReport, RoundRecord
 from .vertical_split import export_split, split_epoch, split_epsilon, split_privacy
 
@@ -121,10 +121,10 @@ def run_vertical(
         if on_round is not None:
             on_round(record)
     if split_nn:
-        parts, combiner = export_split(relay, spec, partial(_part_refs, relay, [guest, *hosts]))
+        parts, combiner = export_split(relay, spec)
     else:
         replies = relay.ask("lr-export", [guest, *hosts])
-        parts = _part_refs(relay, [guest, *hosts], replies)
+        parts = relay.part_refs(replies)
         combiner = combiner_graph(parties=[guest, *hosts], bias=0.0)
     final = report.rounds[-1] if report.rounds else None
     report.final = {
@@ -149,16 +149,6 @@ class VerticalRun:
     #: The coordinator's part: sums partial logits (vertical LR, no parameters) or runs the
     #: guest's top network (split network).
     combiner: onnx.ModelProto
-
-
-def _part_refs(relay: Relay, parties: list[str], replies: dict[str, RecordDict]) -> list[PartRef]:
-    parts = []
-    for name in parties:
-        info = wire.config_of(replies[name], wire.INFO)
-        features = tuple(f for f in wire.config_str(info, "features").split(",") if f)
-        sha256 = wire.config_str(info, "sha256")
-        parts.append(PartRef(party=name, export_id=relay.run_id, sha256=sha256, features=features))
-    return parts
 
 
 def _lr_epoch(
@@ -295,10 +285,7 @@ def _evaluate(
         config={"hosts": ",".join(hosts)},
         payload={guest: {f"{h}.logits": wire.payload_vector(scores[h], "logits") for h in hosts}},
     )[guest]
-    info = wire.metrics_of(metrics)
-    auc, loss = info.get("auc"), info.get("log-loss")
-    return (float(auc) if isinstance(auc, float | int) else None,
-            float(loss) if isinstance(loss, float | int) else None)  # fmt: skip
+    return auc_and_loss(metrics)
 
 
 def _label_epsilon(spec: FederationSpec, *, epochs: int) -> dict[str, float]:

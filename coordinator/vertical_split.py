@@ -13,17 +13,15 @@ holdout rows never train).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import onnx
-from flwr.app import RecordDict
 
 from models import wire
 from models.federation import FederationSpec
 from models.vertical_parts import PartRef
 
-from .relay import Relay
+from .relay import Relay, auc_and_loss
 
 DELTA = 1e-5
 
@@ -75,22 +73,17 @@ def split_epoch(relay: Relay, spec: FederationSpec, epoch: int, *, n_train: int)
             }
         },
     )[guest]
-    info = wire.metrics_of(metrics)
-    auc, loss = info.get("auc"), info.get("log-loss")
-    return (float(auc) if isinstance(auc, float | int) else None,
-            float(loss) if isinstance(loss, float | int) else None)  # fmt: skip
+    return auc_and_loss(metrics)
 
 
-def export_split(
-    relay: Relay, spec: FederationSpec, parts_of: Callable[[dict[str, RecordDict]], list[PartRef]]
-) -> tuple[list[PartRef], onnx.ModelProto]:
+def export_split(relay: Relay, spec: FederationSpec) -> tuple[list[PartRef], onnx.ModelProto]:
     """Every party files its bottom network; the guest hands over the top as the combiner."""
     assert spec.vertical is not None
     guest = spec.vertical.guest
     replies = relay.ask("sn-export", [guest, *spec.vertical.hosts])
     combiner = onnx.load_from_string(wire.payload_bytes(replies[guest], "combiner"))
     onnx.checker.check_model(combiner)
-    return parts_of(replies), combiner
+    return relay.part_refs(replies), combiner
 
 
 def split_epsilon(spec: FederationSpec, *, epochs: int, n_train: int) -> dict[str, float]:
