@@ -12,6 +12,8 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
   scikit-learn on the joined data, and its speed against the Paillier baseline.
 - ``vertical_flower``: the same vertical LR run through Flower with CKKS and in plaintext,
   and the latency of scoring one subject through the parties' ONNX parts and the combiner.
+- ``split_demo``: the split network vs vertical LR on the demo's farmers and SMEs, at the
+  demo's size and four times it.
 - ``psi``: private set intersection throughput at 100k and 1M ids a side.
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
@@ -20,6 +22,14 @@ Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
 
 from __future__ import annotations
 
-PARTS = ("utility_real", "utility_demo", "he_cost", "vertical_lr", "vertical_flower", "psi")
+PARTS = (
+    "utility_real",
+    "utility_demo",
+    "he_cost",
+    "vertical_lr",
+    "vertical_flower",
+    "split_demo",
+    "psi",
+)
 
 __all__ = ["PARTS"]

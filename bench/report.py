@@ -80,6 +80,18 @@ def _summary(results: dict[str, Any]) -> list[list[str]]:
                 verdict(t["pass"]),
             ]
         )
+    split = results.get("split_demo")
+    if split is not None:
+        for model, margin in split["target"]["margins"].items():
+            rows.append(
+                [
+                    f"split_demo: {model}, split network (cut-layer DP) beats vertical LR",
+                    "AUC(split) - AUC(vertical LR), demo size",
+                    fmt(margin, signed=True),
+                    "> 0",
+                    verdict(split["target"]["pass"][model]),
+                ]
+            )
     return rows
 
 
@@ -118,6 +130,7 @@ def render(document: dict[str, Any], *, workers: int) -> str:
     from . import (
         he_cost,
         psi_throughput,
+        split_demo,
         utility_demo,
         utility_real,
         vertical_flower,
@@ -167,7 +180,9 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         ("vertical_lr", "4. Vertical logistic regression", vertical_lr, vertical_lr.markdown),
         ("vertical_flower", "5. Vertical LR through Flower", vertical_flower,
          vertical_flower.markdown),
-        ("psi", "6. Private set intersection", psi_throughput, psi_throughput.markdown),
+        ("split_demo", "6. Split network vs vertical LR on the demo's data", split_demo,
+         split_demo.markdown),
+        ("psi", "7. Private set intersection", psi_throughput, psi_throughput.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

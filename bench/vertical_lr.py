@@ -56,7 +56,11 @@ def _load() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return xg, xh, guest["y"].to_numpy(dtype=float)
 
 
-def _train(codec: str, xg, xh, y, *, epochs: int) -> tuple[Any, Any, list[float]]:  # type: ignore[no-untyped-def]
+def train_lr(  # type: ignore[no-untyped-def]
+    codec: str, xg, xh, y, *, epochs: int, config: Any = None
+) -> tuple[Any, Any, list[float]]:
+    """Vertical LR, every party in this process, with the named codec (plain, ckks,
+    paillier); the guest, the host and the seconds of each epoch."""
     from privacy.vertical import (
         CKKSHostCodec,
         PlainCodec,
@@ -66,7 +70,7 @@ def _train(codec: str, xg, xh, y, *, epochs: int) -> tuple[Any, Any, list[float]
         run_epoch,
     )
 
-    config = VerticalLRConfig()
+    config = config or VerticalLRConfig()
     if codec == "ckks":
         from privacy.vertical.ckks_guest import CKKSGuestCodec
 
@@ -89,7 +93,10 @@ def _train(codec: str, xg, xh, y, *, epochs: int) -> tuple[Any, Any, list[float]
     return guest, host, seconds
 
 
-def _split_nn(xg, xh, y, tr, te, *, epochs: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def split_variants(  # type: ignore[no-untyped-def]
+    xg, xh, y, tr, te, *, epochs: int, learning_rate: float = SPLIT_LEARNING_RATE,
+    batch_rows: int = SPLIT_BATCH, seed: int = SEED, label: str = "vertical_lr",
+) -> list[dict[str, Any]]:  # fmt: skip
     """The split network without noise, with noised gradients only, and with both noised."""
     from sklearn.metrics import roc_auc_score
 
@@ -109,12 +116,12 @@ def _split_nn(xg, xh, y, tr, te, *, epochs: int) -> list[dict[str, Any]]:  # typ
     variants = [("no noise", None, None), ("label DP (noised gradients)", None, gradients),
                 ("cut-layer DP (both releases noised)", activations, gradients)]  # fmt: skip
     out = []
-    for label, act, grad in variants:
-        progress(f"vertical_lr: split network, {label}, {epochs} epochs")
+    for variant, act, grad in variants:
+        progress(f"{label}: split network, {variant}, {epochs} epochs")
         config = SplitNNConfig(
             cut_width=d.cut_width, bottom_hidden=d.bottom_hidden, top_hidden=d.top_hidden,
-            learning_rate=SPLIT_LEARNING_RATE, batch_rows=SPLIT_BATCH,
-            activation_dp=act, gradient_dp=grad, seed=SEED,
+            learning_rate=learning_rate, batch_rows=batch_rows,
+            activation_dp=act, gradient_dp=grad, seed=seed,
         )  # fmt: skip
         guest = SplitNNGuest(xg[tr], y[tr], config=config, hosts=1)
         host = SplitNNHost(xh[tr], config=config)
@@ -124,7 +131,7 @@ def _split_nn(xg, xh, y, tr, te, *, epochs: int) -> list[dict[str, Any]]:  # typ
         seconds = (time.perf_counter() - started) / epochs
         logits = guest.logits(xg[te], [host.cut(xh[te])])
         eps = {name: epsilon_for([event], delta=1e-5) for name, event in guest.dp_events().items()}
-        out.append({"variant": label, "auc": float(roc_auc_score(y[te], logits)),
+        out.append({"variant": variant, "auc": float(roc_auc_score(y[te], logits)),
                     "s_per_epoch": seconds, "epsilon": eps, "epochs": epochs})  # fmt: skip
     return out
 
@@ -150,13 +157,13 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     gbt = HistGradientBoostingClassifier(random_state=SEED).fit(joined[tr], y[tr])
     out["auc_gbt_joined"] = float(roc_auc_score(y[te], gbt.predict_proba(joined[te])[:, 1]))
 
-    out["split_nn"] = _split_nn(
+    out["split_nn"] = split_variants(
         xg, xh, y, tr, te, epochs=QUICK_SPLIT_EPOCHS if quick else SPLIT_EPOCHS
     )
 
     for codec in ("plain", "ckks"):
         progress(f"vertical_lr: {codec} protocol, {epochs} epochs on {tr.size:,} rows")
-        guest, host, seconds = _train(codec, xg[tr], xh[tr], y[tr], epochs=epochs)
+        guest, host, seconds = train_lr(codec, xg[tr], xh[tr], y[tr], epochs=epochs)
         logits = guest.logits(xg[te], [host.score_part(xh[te])])
         out[codec] = {
             "auc": float(roc_auc_score(y[te], logits)),
@@ -172,7 +179,7 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     speed: dict[str, Any] = {"rows": rows}
     for codec in ("ckks", "paillier"):
         progress(f"vertical_lr: one epoch of {codec} on {rows:,} rows")
-        guest, host, seconds = _train(codec, xg[sub], xh[sub], y[sub], epochs=1)
+        guest, host, seconds = train_lr(codec, xg[sub], xh[sub], y[sub], epochs=1)
         speed[codec] = {"seconds": seconds[0], "host_weights": host.weights.tolist()}
     speed["weights_agree"] = bool(
         np.allclose(speed["ckks"]["host_weights"], speed["paillier"]["host_weights"], atol=1e-3)

@@ -91,25 +91,30 @@ class VerticalBaselines:
     holdout_rows: int
 
 
-def run_vertical_baselines(
-    guest: TabularData,
-    hosts: Mapping[str, TabularData],
-    *,
-    holdout: float,
-    seed: int,
-) -> VerticalBaselines:
-    """The references of a vertical federation, on its own aligned rows and holdout.
+@dataclass(frozen=True)
+class AlignedRows:
+    """A vertical federation's shared rows, pooled: what no party may hold in production.
 
     Rows are the ids every party holds, in sorted-id order, split as the federation splits
-    them (:func:`privacy.vertical.holdout_split`), so the figures compare with the
-    federation's holdout AUC row for row.
+    them (:func:`privacy.vertical.holdout_split`), so figures computed on them compare with
+    the federation's holdout AUC row for row.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
+    own: np.ndarray
+    hosts: tuple[np.ndarray, ...]
+    labels: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+
+    @property
+    def joined(self) -> np.ndarray:
+        return np.hstack([self.own, *self.hosts])
+
+
+def align_rows(
+    guest: TabularData, hosts: Mapping[str, TabularData], *, holdout: float, seed: int
+) -> AlignedRows:
+    """The guest's and each host's features of the ids they all hold, with the labels."""
     from privacy.vertical import holdout_split
 
     if guest.labels is None:
@@ -126,10 +131,34 @@ def run_vertical_baselines(
         return np.array([where[i] for i in ids], dtype=np.int64)
 
     at_guest = rows(guest)
-    own = guest.features[at_guest].astype(np.float64)
-    joined = np.hstack([own, *(t.features[rows(t)].astype(np.float64) for t in hosts.values())])
-    labels = guest.labels[at_guest].astype(np.int64)
     train, test = holdout_split(len(ids), holdout=holdout, seed=seed)
+    return AlignedRows(
+        own=guest.features[at_guest].astype(np.float64),
+        hosts=tuple(t.features[rows(t)].astype(np.float64) for t in hosts.values()),
+        labels=guest.labels[at_guest].astype(np.int64),
+        train=train,
+        test=test,
+    )
+
+
+def run_vertical_baselines(
+    guest: TabularData,
+    hosts: Mapping[str, TabularData],
+    *,
+    holdout: float,
+    seed: int,
+) -> VerticalBaselines:
+    """The references of a vertical federation, on its own aligned rows and holdout
+    (:func:`align_rows`): LR on the guest's features alone, LR and gradient-boosted trees
+    on the pooled features."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    aligned = align_rows(guest, hosts, holdout=holdout, seed=seed)
+    labels, train, test = aligned.labels, aligned.train, aligned.test
 
     def auc(model: object, features: np.ndarray) -> float:
         model.fit(features[train], labels[train])  # type: ignore[attr-defined]
@@ -139,10 +168,11 @@ def run_vertical_baselines(
     def logistic() -> object:
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 
+    joined = aligned.joined
     return VerticalBaselines(
-        guest_only_auc=auc(logistic(), own),
+        guest_only_auc=auc(logistic(), aligned.own),
         centralized_auc=auc(logistic(), joined),
         centralized_gbt_auc=auc(HistGradientBoostingClassifier(random_state=seed), joined),
-        aligned_rows=len(ids),
+        aligned_rows=int(labels.size),
         holdout_rows=int(test.size),
     )

@@ -39,6 +39,7 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "he_cost",
         "vertical_lr",
         "vertical_flower",
+        "split_demo",
         "psi",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")
