@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from consent.cli import app as consent_cli
 from coordinator.cli import app as coordinator_cli
 from coordinator.cli import print_round, print_summary
 from coordinator.report import RoundRecord
@@ -53,9 +54,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for group in (*coordinator_cli.registered_groups, *participants_cli.registered_groups):
+_clis = (coordinator_cli, participants_cli, consent_cli)
+for group in (g for cli in _clis for g in cli.registered_groups):
     app.add_typer(group.typer_instance, name=group.name)
-for command in (*coordinator_cli.registered_commands, *participants_cli.registered_commands):
+for command in (c for cli in _clis for c in cli.registered_commands):
     app.registered_commands.append(command)
 
 

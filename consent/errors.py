@@ -6,6 +6,8 @@ __all__ = [
     "ConsentError",
     "GrantAlreadyWithdrawnError",
     "InvalidGrantError",
+    "LedgerError",
+    "UnknownEvidenceError",
     "UnknownGrantError",
 ]
 
@@ -24,3 +26,11 @@ class UnknownGrantError(ConsentError, KeyError):
 
 class GrantAlreadyWithdrawnError(ConsentError):
     """A grant was withdrawn twice; withdrawal is a single, final event."""
+
+
+class LedgerError(ConsentError):
+    """The evidence ledger cannot be opened, written or read as asked."""
+
+
+class UnknownEvidenceError(LedgerError, KeyError):
+    """An evidence id names no entry of this ledger."""

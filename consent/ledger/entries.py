@@ -1,0 +1,146 @@
+"""What goes into the evidence ledger: hashes and pseudonyms only, never personal data.
+
+Three kinds of entry (DESIGN.md, "Evidence ledger"): consent events, training rounds and
+scoring decisions. A subject appears as a keyed pseudonym (HMAC-SHA-256 under the ledger
+operator's secret, :class:`Pseudonymizer`): a plain hash of a farmer id such as
+``F123456789`` could be reversed by trying all nine-digit numbers. The operator can show a
+court which pseudonym belongs to a subject by recomputing it; nobody else can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from consent.errors import LedgerError
+from consent.grants import GrantEvent, ensure_utc
+
+__all__ = [
+    "KINDS",
+    "Pseudonymizer",
+    "consent_event_entry",
+    "scoring_decision_entry",
+    "sha256_hex",
+    "training_round_entry",
+]
+
+KINDS: Final = ("consent_event", "scoring_decision", "training_round")
+_KEY_FILE = "pseudonym-key"
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """SHA-256 of ``data`` (UTF-8 if text) as lowercase hex."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def _utc(at: datetime) -> str:
+    return ensure_utc(at, name="at").isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Pseudonymizer:
+    """Keyed pseudonyms of subject ids: ``HMAC-SHA-256(key, subject_id)``, hex."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise LedgerError("a pseudonym key needs at least 32 bytes")
+        self._key = key
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> Pseudonymizer:
+        """The key in ``folder`` (created, mode 0600, on first use)."""
+        path = folder / _KEY_FILE
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+        return cls(path.read_bytes())
+
+    def __call__(self, subject_id: str) -> str:
+        return hmac.new(self._key, subject_id.encode(), hashlib.sha256).hexdigest()
+
+
+def consent_event_entry(event: GrantEvent, *, pseudonym: Pseudonymizer) -> dict[str, Any]:
+    """A grant or withdrawal: the grant id, the subject's pseudonym, what and until when;
+    the agreement itself only as the hash the bank recorded."""
+    body: dict[str, Any] = {
+        "kind": "consent_event",
+        "event": event.kind,
+        "grant_id": event.grant_id,
+        "at": _utc(event.at),
+    }
+    grant = event.grant
+    if grant is not None:
+        body.update(
+            subject=pseudonym(grant.subject_id),
+            institution=grant.institution,
+            purpose=grant.purpose,
+            categories=sorted(grant.categories),
+            starts_at=_utc(grant.starts_at),
+            expires_at=None if grant.expires_at is None else _utc(grant.expires_at),
+            evidence_hash=grant.evidence_hash,
+            channel=grant.channel,
+        )
+    return body
+
+
+def training_round_entry(
+    *,
+    federation: str,
+    round_number: int,
+    model_hash: str,
+    participants: Sequence[str],
+    epsilon: Mapping[str, float],
+    data_commitments: Mapping[str, str],
+    at: datetime,
+) -> dict[str, Any]:
+    """A finished round: the model's hash, who took part, the ε each has spent, and each
+    participant's commitment to the rows it trained on (a hash of their sorted ids)."""
+    return {
+        "kind": "training_round",
+        "federation": federation,
+        "round": int(round_number),
+        "model_hash": model_hash,
+        "participants": sorted(participants),
+        "epsilon": {k: float(v) for k, v in sorted(epsilon.items())},
+        "data_commitments": dict(sorted(data_commitments.items())),
+        "at": _utc(at),
+    }
+
+
+def scoring_decision_entry(
+    *,
+    request_hash: str,
+    subject_pseudonym: str,
+    model: str,
+    model_version: str,
+    score: float | None,
+    grant_id: str | None,
+    app: str,
+    outcome: str,
+    reason: str | None = None,
+    at: datetime,
+) -> dict[str, Any]:
+    """A scoring call's decision, or its refusal (``outcome = "refused"`` with the reason and
+    no score): enough to show later which model scored whom under which grant."""
+    if outcome not in ("scored", "refused"):
+        raise LedgerError(f"outcome must be 'scored' or 'refused', got {outcome!r}")
+    return {
+        "kind": "scoring_decision",
+        "request_hash": request_hash,
+        "subject": subject_pseudonym,
+        "model": model,
+        "model_version": model_version,
+        "score": None if score is None else round(float(score), 6),
+        "grant_id": grant_id,
+        "app": app,
+        "outcome": outcome,
+        "reason": reason,
+        "at": _utc(at),
+    }
