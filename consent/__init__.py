@@ -1,15 +1,20 @@
-"""Consent: grants as append-only events, stores, and the eligibility queries.
+"""Consent: grants as append-only events, stores, decisions, receipts and evidence.
 
-The full registry (receipts, signed assertions, the scoring dependency, the evidence ledger)
-builds on the :class:`ConsentStore` seam defined here.
+:class:`ConsentRegistry` records grants and withdrawals in a :class:`ConsentStore` with a
+Kantara receipt (:mod:`consent.receipts`) and an entry in the evidence ledger
+(:mod:`consent.ledger`); signed consent assertions (:mod:`consent.assertions`) carry a
+decision to the participants.
 """
 
 from __future__ import annotations
 
+from consent.eligibility import ConsentDecision
 from consent.errors import (
     ConsentError,
     GrantAlreadyWithdrawnError,
     InvalidGrantError,
+    LedgerError,
+    UnknownEvidenceError,
     UnknownGrantError,
 )
 from consent.grants import (
@@ -23,13 +28,18 @@ from consent.grants import (
     current_grants,
 )
 from consent.memory_store import InMemoryConsentStore
+from consent.receipts import Controller
+from consent.registry import ConsentRegistry, Recorded
 from consent.store import ConsentStore, SQLAlchemyConsentStore, SQLiteConsentStore
 
 __all__ = [
     "EXCLUSION_REASONS",
     "PURPOSES",
+    "ConsentDecision",
     "ConsentError",
+    "ConsentRegistry",
     "ConsentStore",
+    "Controller",
     "Grant",
     "GrantAlreadyWithdrawnError",
     "GrantEvent",
@@ -37,9 +47,12 @@ __all__ = [
     "GrantState",
     "InMemoryConsentStore",
     "InvalidGrantError",
+    "LedgerError",
+    "Recorded",
     "SQLAlchemyConsentStore",
     "SQLiteConsentStore",
     "SubjectId",
+    "UnknownEvidenceError",
     "UnknownGrantError",
     "current_grants",
 ]

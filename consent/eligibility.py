@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from consent.grants import (
@@ -23,7 +24,13 @@ from consent.grants import (
     validate_purpose,
 )
 
-__all__ = ["eligible_subjects", "exclusion_reason", "exclusion_reasons"]
+__all__ = [
+    "ConsentDecision",
+    "decide",
+    "eligible_subjects",
+    "exclusion_reason",
+    "exclusion_reasons",
+]
 
 # When several covering grants are all unusable, report the one the subject acted on last.
 _STATUS_PRIORITY: tuple[ExclusionReason, ...] = ("withdrawn", "expired", "not_yet_valid")
@@ -118,3 +125,40 @@ def exclusion_reasons(
         if reason is not None:
             counts[reason] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class ConsentDecision:
+    """Whether one use of one subject is allowed and, if so, under which grant."""
+
+    allowed: bool
+    reason: ExclusionReason | None
+    grant_id: GrantId | None
+    expires_at: datetime | None = None
+
+
+def decide(
+    states: Sequence[GrantState],
+    *,
+    purpose: str,
+    categories: Iterable[str],
+    at: datetime,
+    institution: str | None = None,
+) -> ConsentDecision:
+    """The decision for a subject whose grants are ``states``: allowed under the active
+    covering grant that lasts longest, or refused with :func:`exclusion_reason`'s reason."""
+    purpose, wanted, at = _normalise(purpose, categories, at)
+    usable = [
+        s
+        for s in states
+        if (institution is None or s.grant.institution == institution)
+        and s.grant.covers(purpose=purpose, categories=wanted)
+        and s.is_active(at)
+    ]
+    if usable:
+        best = max(usable, key=lambda s: (s.grant.expires_at is None, s.grant.expires_at or at))
+        return ConsentDecision(True, None, best.grant.grant_id, best.grant.expires_at)
+    reason = exclusion_reason(
+        states, purpose=purpose, categories=wanted, at=at, institution=institution
+    )
+    return ConsentDecision(False, reason, None)

@@ -173,10 +173,11 @@ class GrantEvent:
 
 @dataclass(frozen=True, slots=True)
 class GrantState:
-    """A grant and, if it was withdrawn, from when."""
+    """A grant, when it was recorded and, if it was withdrawn, from when."""
 
     grant: Grant
     withdrawn_at: datetime | None = None
+    granted_at: datetime | None = None
 
     def status_at(self, at: datetime) -> GrantStatus:
         """The grant's status at instant ``at``.
@@ -203,14 +204,16 @@ def apply_event(states: dict[GrantId, GrantState], event: GrantEvent) -> None:
         if event.grant_id in states:
             raise InvalidGrantError(f"grant id {event.grant_id!r} was already recorded")
         assert event.grant is not None  # guaranteed by GrantEvent.__post_init__
-        states[event.grant_id] = GrantState(grant=event.grant)
+        states[event.grant_id] = GrantState(grant=event.grant, granted_at=event.at)
         return
     state = states.get(event.grant_id)
     if state is None:
         raise UnknownGrantError(event.grant_id)
     if state.withdrawn_at is not None:
         raise GrantAlreadyWithdrawnError(f"grant {event.grant_id!r} is already withdrawn")
-    states[event.grant_id] = GrantState(grant=state.grant, withdrawn_at=event.at)
+    states[event.grant_id] = GrantState(
+        grant=state.grant, withdrawn_at=event.at, granted_at=state.granted_at
+    )
 
 
 def current_grants(events: Iterable[GrantEvent]) -> dict[GrantId, GrantState]:

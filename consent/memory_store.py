@@ -25,3 +25,13 @@ class InMemoryConsentStore(ConsentStore):
 
     def _write(self, events: Sequence[GrantEvent]) -> None:
         self._events.extend(events)
+
+    def event_count(self) -> int:
+        return len(self._events)
+
+    def _grant_ids_of(self, subject_id: str) -> list[GrantId]:
+        return [
+            e.grant_id
+            for e in self._events
+            if e.grant is not None and e.grant.subject_id == subject_id
+        ]

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    func,
     select,
 )
 from sqlalchemy import event as sa_event
@@ -40,9 +41,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
-from consent.eligibility import eligible_subjects
+from consent.eligibility import ConsentDecision, decide, eligible_subjects
 from consent.eligibility import exclusion_reasons as _exclusion_reasons
-from consent.errors import ConsentError, InvalidGrantError
+from consent.errors import ConsentError, InvalidGrantError, UnknownGrantError
 from consent.grants import (
     Grant,
     GrantEvent,
@@ -77,6 +78,14 @@ class ConsentStore(ABC):
     @abstractmethod
     def _write(self, events: Sequence[GrantEvent]) -> None:
         """Durably append ``events``, all or none."""
+
+    @abstractmethod
+    def event_count(self) -> int:
+        """How many events the log holds."""
+
+    @abstractmethod
+    def _grant_ids_of(self, subject_id: str) -> list[GrantId]:
+        """Ids of every grant ``subject_id`` ever made, in log order."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release the backend's resources."""
@@ -150,6 +159,39 @@ class ConsentStore(ABC):
     def states(self) -> dict[GrantId, GrantState]:
         """The current state of every grant (the fold of :meth:`events`)."""
         return current_grants(self.events())
+
+    def state(self, grant_id: str) -> GrantState:
+        """The current state of one grant; :class:`UnknownGrantError` if never recorded."""
+        found = self._states_for({GrantId(grant_id)})
+        if GrantId(grant_id) not in found:
+            raise UnknownGrantError(grant_id)
+        return found[GrantId(grant_id)]
+
+    def subject_states(self, subject_id: str) -> list[GrantState]:
+        """Every grant of one subject with its current state, in log order (reads only that
+        subject's events: the per-request consent check)."""
+        ids = self._grant_ids_of(subject_id)
+        states = self._states_for(ids)
+        return [states[i] for i in ids if i in states]
+
+    def decide(
+        self,
+        subject_id: str,
+        *,
+        purpose: str,
+        categories: Iterable[str],
+        at: datetime,
+        institution: str | None = None,
+    ) -> ConsentDecision:
+        """May ``subject_id``'s data in ``categories`` be used for ``purpose`` by
+        ``institution`` at ``at``? Reads the log now: a withdrawal counts at once."""
+        return decide(
+            self.subject_states(subject_id),
+            purpose=purpose,
+            categories=categories,
+            at=at,
+            institution=institution,
+        )
 
     def active_subjects(
         self,
@@ -332,6 +374,20 @@ class SQLAlchemyConsentStore(ConsentStore):
                 rows.extend(conn.execute(query))
         rows.sort(key=lambda row: row.seq)
         return current_grants(_row_event(row) for row in rows)
+
+    def event_count(self) -> int:
+        with self._engine.connect() as conn:
+            query = select(func.count()).select_from(_events_table)
+            return int(conn.execute(query).scalar_one())
+
+    def _grant_ids_of(self, subject_id: str) -> list[GrantId]:
+        query = (
+            select(_events_table.c.grant_id)
+            .where(_events_table.c.subject_id == subject_id, _events_table.c.kind == "granted")
+            .order_by(_events_table.c.seq)
+        )
+        with self._engine.connect() as conn:
+            return [GrantId(row.grant_id) for row in conn.execute(query)]
 
     def _write(self, events: Sequence[GrantEvent]) -> None:
         try:

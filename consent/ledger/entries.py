@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any, Final
 
 from consent.errors import LedgerError
 from consent.grants import GrantEvent, ensure_utc
+from consent.keys import write_private
 
 __all__ = [
     "KINDS",
@@ -56,19 +56,18 @@ class Pseudonymizer:
         """The key in ``folder`` (created, mode 0600, on first use)."""
         path = folder / _KEY_FILE
         if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
+            write_private(path, secrets.token_bytes(32))
         return cls(path.read_bytes())
 
     def __call__(self, subject_id: str) -> str:
         return hmac.new(self._key, subject_id.encode(), hashlib.sha256).hexdigest()
 
 
-def consent_event_entry(event: GrantEvent, *, pseudonym: Pseudonymizer) -> dict[str, Any]:
+def consent_event_entry(
+    event: GrantEvent, *, pseudonym: Pseudonymizer, receipt_hash: str | None = None
+) -> dict[str, Any]:
     """A grant or withdrawal: the grant id, the subject's pseudonym, what and until when;
-    the agreement itself only as the hash the bank recorded."""
+    the agreement and the receipt only as hashes."""
     body: dict[str, Any] = {
         "kind": "consent_event",
         "event": event.kind,
@@ -86,6 +85,7 @@ def consent_event_entry(event: GrantEvent, *, pseudonym: Pseudonymizer) -> dict[
             expires_at=None if grant.expires_at is None else _utc(grant.expires_at),
             evidence_hash=grant.evidence_hash,
             channel=grant.channel,
+            receipt_hash=receipt_hash,
         )
     return body
 

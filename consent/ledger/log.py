@@ -22,6 +22,7 @@ from sqlalchemy import (
     DDL,
     Column,
     Engine,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -51,6 +52,7 @@ _entries = Table(
     Column("idx", Integer, primary_key=True, autoincrement=False),
     Column("kind", String(32), nullable=False),
     Column("body", Text, nullable=False),
+    Index("ix_ledger_entries_kind", "kind"),
 )
 _nodes = Table(
     "ledger_nodes",
@@ -299,6 +301,17 @@ class EvidenceLog:
                 Entry(index=r.idx, body=json.loads(r.body), leaf_hash=bytes(r.hash))
                 for r in conn.execute(query)
             ]
+
+    def count_of_kind(self, kind: str) -> int:
+        query = select(func.count()).select_from(_entries).where(_entries.c.kind == kind)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def bodies_of_kind(self, kind: str) -> list[dict[str, Any]]:
+        """The bodies of every entry of ``kind``, in log order."""
+        query = select(_entries.c.body).where(_entries.c.kind == kind).order_by(_entries.c.idx)
+        with self._engine.connect() as conn:
+            return [json.loads(r.body) for r in conn.execute(query)]
 
     # --- tree heads -------------------------------------------------------------------
 

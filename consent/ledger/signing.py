@@ -9,22 +9,21 @@ ledger's folder, readable by its owner only; it is never logged or returned.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from consent.errors import LedgerError
+from consent.keys import load_or_create_key, public_hex, public_key_from_hex
 
 __all__ = ["LedgerSigner", "TreeHead", "head_message", "verify_head"]
 
 _DOMAIN = b"fedrisk-ledger-tree-head/1\n"
 KEY_FILE = "ledger-signing-key.pem"
-PUBLIC_FILE = "ledger-signing-key.pub"
+PUBLIC_FILE = KEY_FILE + ".pub"
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def verify_head(head: TreeHead, *, public_key: str | None = None) -> bool:
     if public_key is not None and public_key.lower() != head.public_key.lower():
         return False
     try:
-        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex))
+        key = public_key_from_hex(key_hex)
         message = head_message(
             tree_size=head.tree_size, root_hash=head.root_hash, timestamp=head.timestamp
         )
@@ -82,36 +81,12 @@ class LedgerSigner:
 
     def __init__(self, key: Ed25519PrivateKey) -> None:
         self._key = key
-        raw = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.public_key = raw.hex()
+        self.public_key = public_hex(key)
 
     @classmethod
     def in_folder(cls, folder: Path) -> LedgerSigner:
         """Load the key in ``folder``, or create it (and its ``.pub`` beside it)."""
-        path = folder / KEY_FILE
-        if path.exists():
-            try:
-                key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            except ValueError as exc:
-                raise LedgerError(f"{path} is not a PEM private key: {exc}") from exc
-            if not isinstance(key, Ed25519PrivateKey):
-                raise LedgerError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
-            return cls(key)
-        folder.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        signer = cls(key)
-        (folder / PUBLIC_FILE).write_text(signer.public_key + "\n", encoding="ascii")
-        return signer
+        return cls(load_or_create_key(folder / KEY_FILE))
 
     def sign(self, *, tree_size: int, root_hash: str, timestamp: str) -> TreeHead:
         message = head_message(tree_size=tree_size, root_hash=root_hash, timestamp=timestamp)

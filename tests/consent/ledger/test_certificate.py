@@ -111,7 +111,7 @@ def test_cli_proves_checks_and_verifies(tmp_path: Path) -> None:
     proved = runner.invoke(
         app, ["ledger", "prove", ids[3], "--ledger", str(tmp_path / "ledger"), "--output", str(out)]
     )
-    key = (tmp_path / "ledger" / "ledger-signing-key.pub").read_text().strip()
+    key = (tmp_path / "ledger" / "ledger-signing-key.pem.pub").read_text().strip()
     checked = runner.invoke(app, ["ledger", "check", str(out), "--public-key", key])
     verified = runner.invoke(app, ["ledger", "verify", "--ledger", str(tmp_path / "ledger")])
 
