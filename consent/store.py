@@ -174,6 +174,35 @@ class ConsentStore(ABC):
         states = self._states_for(ids)
         return [states[i] for i in ids if i in states]
 
+    def decide_many(
+        self,
+        subject_ids: Sequence[str],
+        *,
+        purpose: str,
+        categories: Iterable[str],
+        at: datetime,
+        institution: str | None = None,
+    ) -> dict[str, ConsentDecision]:
+        """:meth:`decide` for many subjects, reading their events in a few batched queries
+        (portfolio scoring)."""
+        wanted = frozenset(categories)
+        ids_by_subject = self._grant_ids_of_many(subject_ids)
+        states = self._states_for({g for ids in ids_by_subject.values() for g in ids})
+        return {
+            s: decide(
+                [states[g] for g in ids_by_subject.get(s, []) if g in states],
+                purpose=purpose,
+                categories=wanted,
+                at=at,
+                institution=institution,
+            )
+            for s in dict.fromkeys(subject_ids)
+        }
+
+    def _grant_ids_of_many(self, subject_ids: Sequence[str]) -> dict[str, list[GrantId]]:
+        """Grant ids per subject; backends with a query language override this."""
+        return {s: self._grant_ids_of(s) for s in dict.fromkeys(subject_ids)}
+
     def decide(
         self,
         subject_id: str,
@@ -388,6 +417,23 @@ class SQLAlchemyConsentStore(ConsentStore):
         )
         with self._engine.connect() as conn:
             return [GrantId(row.grant_id) for row in conn.execute(query)]
+
+    def _grant_ids_of_many(self, subject_ids: Sequence[str]) -> dict[str, list[GrantId]]:
+        subjects = sorted(set(subject_ids))
+        found: dict[str, list[GrantId]] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(subjects), _ID_CHUNK):
+                query = (
+                    select(_events_table.c.subject_id, _events_table.c.grant_id)
+                    .where(
+                        _events_table.c.subject_id.in_(subjects[start : start + _ID_CHUNK]),
+                        _events_table.c.kind == "granted",
+                    )
+                    .order_by(_events_table.c.seq)
+                )
+                for row in conn.execute(query):
+                    found.setdefault(row.subject_id, []).append(GrantId(row.grant_id))
+        return found
 
     def _write(self, events: Sequence[GrantEvent]) -> None:
         try:

@@ -56,6 +56,7 @@ def publish(
                     for r in report.rounds
                 ],
             },
+            "data_categories": {p.name: list(p.categories) for p in spec.participants},
             "notes": f"federation file {spec.path.name}; participants refused: "
             + (", ".join(p.name for p in report.participants if not p.accepted) or "none"),
         }

@@ -55,6 +55,8 @@ class ModelCard:
     onnx_sha256: str = ""
     n_parameters: int = 0
     notes: str = ""
+    #: Data categories each participant declared for this model (what consent must cover).
+    data_categories: Mapping[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping, with the format tag first."""
@@ -175,6 +177,7 @@ def _required(name: str) -> bool:
         "onnx_sha256",
         "n_parameters",
         "notes",
+        "data_categories",
     }
 
 

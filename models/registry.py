@@ -112,6 +112,7 @@ class ModelRegistry:
         epsilon: Mapping[str, float] | None = None,
         metrics: Mapping[str, Any] | None = None,
         notes: str = "",
+        data_categories: Mapping[str, Sequence[str]] | None = None,
         output: OutputKind = "probability",
     ) -> RegisteredModel:
         """Publish ``model`` as the next version of ``name`` and return it.
@@ -150,6 +151,7 @@ class ModelRegistry:
                 onnx_sha256=_sha256(onnx_path),
                 n_parameters=count_parameters(model),
                 notes=notes,
+                data_categories={k: sorted(v) for k, v in (data_categories or {}).items()},
             )
 
         registered = self._staged(name, build)
@@ -180,6 +182,7 @@ class ModelRegistry:
         epsilon: Mapping[str, float] | None = None,
         metrics: Mapping[str, Any] | None = None,
         notes: str = "",
+        data_categories: Mapping[str, Sequence[str]] | None = None,
     ) -> RegisteredModel:
         """Publish a vertical model version: the coordinator's combiner (``model.onnx``)
         and a card naming each party's part by export id and SHA-256 (the parts stay on
@@ -218,6 +221,7 @@ class ModelRegistry:
                 onnx_sha256=_sha256(partial / ONNX_FILE),
                 n_parameters=_vertical_parameters(kind, parts, combiner),
                 notes=notes,
+                data_categories={k: sorted(v) for k, v in (data_categories or {}).items()},
             )
 
         registered = self._staged(name, build)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,6 +152,7 @@ class EvidenceLog:
             raise LedgerError(f"cannot open the ledger database ({type(exc).__name__})") from exc
         self._size = 0
         self._peaks: dict[int, bytes] = {}
+        self._lock = threading.Lock()  # one append at a time per process (others: retried)
         self._reload()
 
     @classmethod
@@ -238,12 +240,13 @@ class EvidenceLog:
         if self._signer is None:
             raise LedgerError("this ledger was opened read-only")
         for attempt in range(5):
-            try:
-                return self._append(bodies)
-            except IntegrityError:
-                # Another writer appended first: catch up with its entries and try again.
-                logger.info("ledger append raced another writer (attempt %d); retrying", attempt)
-                self._reload()
+            with self._lock:
+                try:
+                    return self._append(bodies)
+                except IntegrityError:
+                    # Another process appended first: catch up with its entries, try again.
+                    logger.info("ledger append raced another writer (attempt %d)", attempt)
+                    self._reload()
         raise LedgerError("ledger append kept racing other writers; try again")
 
     def _append(self, bodies: Sequence[Mapping[str, Any]]) -> list[Entry]:

@@ -1,0 +1,130 @@
+"""The consent gate of every scoring route: a FastAPI dependency that fails closed.
+
+A route declares ``subjects: Annotated[ConsentedSubjects, Depends(gate.single)]``; the gate
+reads the route's :class:`ScoringAsk` (who asks, for whom, for which model and data
+categories) from a dependency the API layer provides, asks the consent registry *now* (no
+cache: a withdrawal counts on the next request) and either returns the grant covering each
+subject or refuses with 403 and a machine-readable reason, after recording the refusal
+through ``on_refusal`` (the ledger and the logs). The route body, and so the model, never
+runs for a refused subject. Any error while deciding is a refusal too (503), never a pass.
+
+This module does not use postponed annotations: FastAPI reads the dependency signatures
+built here at run time, from closures.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+
+from consent.eligibility import ConsentDecision
+from consent.errors import ConsentError
+from consent.registry import ConsentRegistry
+
+__all__ = ["ConsentGate", "ConsentedSubjects", "ScoringAsk"]
+
+logger = logging.getLogger(__name__)
+
+SCORING_PURPOSE = "credit_scoring"
+
+
+@dataclass(frozen=True)
+class ScoringAsk:
+    """One scoring call, as the consent gate sees it."""
+
+    app: str
+    institution: str
+    model: str
+    categories: frozenset[str]
+    subject_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsentedSubjects:
+    """Subjects that may be scored (with their grant) and, for batches, those that may not."""
+
+    ask: ScoringAsk
+    grants: dict[str, str]
+    refused: dict[str, str]
+    at: datetime
+
+
+RefusalHook = Callable[[ScoringAsk, str, ConsentDecision], str | None]
+
+
+class ConsentGate:
+    """Builds the consent dependencies for one API: ``single`` refuses the whole call,
+    ``batch`` drops refused subjects and reports them."""
+
+    def __init__(
+        self,
+        *,
+        ask: Callable[..., ScoringAsk],
+        registry: Callable[[], ConsentRegistry],
+        on_refusal: RefusalHook,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._ask = ask
+        self._registry = registry
+        self._on_refusal = on_refusal
+        self._clock = clock
+        self.single = self._single()
+        self.batch = self._batch()
+
+    def _decide(self, ask: ScoringAsk, registry: ConsentRegistry) -> ConsentedSubjects:
+        at = self._clock()
+        try:
+            decisions = registry.store.decide_many(
+                list(ask.subject_ids),
+                purpose=SCORING_PURPOSE,
+                categories=ask.categories,
+                at=at,
+                institution=ask.institution,
+            )
+        except ConsentError as exc:
+            logger.error("consent check failed (%s): refusing", type(exc).__name__)
+            raise HTTPException(
+                status_code=503,
+                detail={"reason": "consent_unavailable", "message": "try again shortly"},
+            ) from None
+        grants: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        for subject, decision in decisions.items():
+            if decision.allowed and decision.grant_id is not None:
+                grants[subject] = decision.grant_id
+            else:
+                refused[subject] = decision.reason or "never_granted"
+                self._on_refusal(ask, subject, decision)
+        return ConsentedSubjects(ask=ask, grants=grants, refused=refused, at=at)
+
+    def _single(self) -> Callable[..., ConsentedSubjects]:
+        def require_consent(
+            ask: Annotated[ScoringAsk, Depends(self._ask)],
+            registry: Annotated[ConsentRegistry, Depends(self._registry)],
+        ) -> ConsentedSubjects:
+            consented = self._decide(ask, registry)
+            if consented.refused:
+                reason = next(iter(consented.refused.values()))
+                raise HTTPException(
+                    status_code=403,
+                    detail={
+                        "reason": reason,
+                        "message": "the subject has no active credit_scoring consent to your "
+                        "institution covering this model's data; the model was not run",
+                    },
+                )
+            return consented
+
+        return require_consent
+
+    def _batch(self) -> Callable[..., ConsentedSubjects]:
+        def consented_subjects(
+            ask: Annotated[ScoringAsk, Depends(self._ask)],
+            registry: Annotated[ConsentRegistry, Depends(self._registry)],
+        ) -> ConsentedSubjects:
+            return self._decide(ask, registry)
+
+        return consented_subjects

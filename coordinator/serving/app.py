@@ -1,0 +1,314 @@
+"""The coordinator's scoring and consent API (FastAPI): ``create_app(state)``.
+
+- ``POST /v1/oauth/token``: OAuth 2.0 client credentials -> a short-lived bearer JWT;
+- ``POST /v1/models/{model}/score`` (one subject) and ``/score/batch`` (portfolio runs):
+  scope ``score:<model>``, the app's quota (429), the consent gate (403, the model never
+  runs), partial inference at every party over HTTP, then score, band, reason codes, model
+  version and the evidence id of the decision in the ledger;
+- ``/v1/consents...``: the bank channels' consent API (scopes ``consent:write|read``),
+  always within the caller's own institution;
+- ``GET /v1/evidence/{id}``: an evidence certificate (scope ``evidence:read``, only of the
+  caller's own decisions or its institution's consent events); ``GET /v1/ledger/head``;
+- ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus).
+
+This module does not use postponed annotations: FastAPI reads the signatures of the
+dependencies defined here, inside :func:`create_app`, at run time.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from consent.deps import ConsentedSubjects, ConsentGate, ScoringAsk
+from consent.eligibility import ConsentDecision
+from consent.errors import ConsentError, UnknownEvidenceError
+from consent.ledger.certificate import make_certificate
+from consent.registry import ConsentRegistry
+
+from .catalog import ServedModel
+from .consent_routes import add_consent_routes
+from .schemas import (
+    BatchRequest,
+    BatchResponse,
+    ModelInfo,
+    ScoreRequest,
+    ScoreResponse,
+    TokenResponse,
+)
+from .scoring import score_batch, score_one
+from .service import ServingState
+from .tokens import Caller, TokenError
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+ModelName = Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+def _error(status: int, reason: str, message: str, **headers: str) -> HTTPException:
+    return HTTPException(
+        status_code=status, detail={"reason": reason, "message": message}, headers=headers or None
+    )
+
+
+def create_app(state: ServingState) -> FastAPI:
+    """The API over ``state`` (see the module docstring)."""
+    app = FastAPI(
+        title="fedrisk scoring and consent API",
+        version="1",
+        description=__doc__,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": e.get("loc"), "msg": e.get("msg")} for e in exc.errors()]
+        return JSONResponse(
+            status_code=422, content={"detail": {"reason": "invalid_request", "errors": errors}}
+        )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[..., Any]) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        state.metrics.requests.labels(name, str(response.status_code)).inc()
+        state.metrics.latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    # --- authentication, scopes, quotas ------------------------------------------------
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise _error(
+                401,
+                "no_token",
+                "send Authorization: Bearer <access token> (POST /v1/oauth/token)",
+                **{"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            found = state.tokens.verify(authorization[7:].strip())
+        except TokenError as exc:
+            raise _error(401, "bad_token", str(exc), **{"WWW-Authenticate": "Bearer"}) from None
+        app_record = state.apps.get(found.client_id)
+        if app_record is None:
+            raise _error(401, "unknown_app", "this app is no longer registered")
+        wait = state.quotas.take(
+            found.client_id, rate_per_s=app_record.rate_per_s, burst=app_record.burst
+        )
+        if wait > 0:
+            raise _error(
+                429,
+                "quota_exceeded",
+                f"retry in {wait:.2f} s",
+                **{"Retry-After": str(max(1, round(wait)))},
+            )
+        return found
+
+    def needs(scope: str, who: Caller) -> None:
+        if not who.allows(scope):
+            raise _error(403, "missing_scope", f"this app's token lacks the scope {scope}")
+
+    def served(model: ModelName, who: Annotated[Caller, Depends(caller)]) -> ServedModel:
+        needs(f"score:{model}", who)
+        found = state.catalog.get(model)
+        if found is None:
+            raise _error(404, "unknown_model", f"no servable model {model!r}: GET /v1/models")
+        return found
+
+    def registry() -> ConsentRegistry:
+        return state.consent
+
+    def single_ask(
+        model: Annotated[ServedModel, Depends(served)],
+        who: Annotated[Caller, Depends(caller)],
+        body: ScoreRequest,
+    ) -> ScoringAsk:
+        return ScoringAsk(
+            app=who.client_id,
+            institution=who.institution,
+            model=model.name,
+            categories=model.categories,
+            subject_ids=(body.subject_id,),
+        )
+
+    def batch_ask(
+        model: Annotated[ServedModel, Depends(served)],
+        who: Annotated[Caller, Depends(caller)],
+        body: BatchRequest,
+    ) -> ScoringAsk:
+        return ScoringAsk(
+            app=who.client_id,
+            institution=who.institution,
+            model=model.name,
+            categories=model.categories,
+            subject_ids=tuple(dict.fromkeys(body.subject_ids)),
+        )
+
+    def refused(ask: ScoringAsk, subject: str, decision: ConsentDecision) -> str | None:
+        reason = decision.reason or "never_granted"
+        state.metrics.refusals.labels(reason).inc()
+        state.metrics.decisions.labels(ask.model, "refused").inc()
+        found = state.catalog.get(ask.model)
+        body = state.decision(
+            app=ask.app,
+            model=ask.model,
+            version=found.version if found else "",
+            at=_now(),
+            subject_id=subject,
+            request_id=None,
+            score=None,
+            grant_id=None,
+            outcome="refused",
+            reason=reason,
+        )
+        logger.info(
+            "refused %s for %s: %s (subject %s)", ask.model, ask.app, reason, body["subject"][:12]
+        )
+        (evidence,) = state.record_decisions([body])
+        return evidence
+
+    single_gate = ConsentGate(ask=single_ask, registry=registry, on_refusal=refused)
+    batch_gate = ConsentGate(ask=batch_ask, registry=registry, on_refusal=lambda *a: None)
+
+    # --- routes -----------------------------------------------------------------------
+
+    @app.post("/v1/oauth/token", response_model=TokenResponse, tags=["auth"])
+    def token(
+        grant_type: Annotated[str, Form()],
+        client_id: Annotated[str, Form(max_length=64)],
+        client_secret: Annotated[str, Form(max_length=256)],
+        scope: Annotated[str | None, Form(max_length=2048)] = None,
+    ) -> TokenResponse:
+        """OAuth 2.0 client credentials (RFC 6749 §4.4): an access token for the scopes
+        asked (default: every scope the app holds)."""
+        if grant_type != "client_credentials":
+            raise _error(400, "unsupported_grant_type", "use grant_type=client_credentials")
+        found = state.apps.authenticate(client_id, client_secret)
+        if found is None:
+            raise _error(401, "invalid_client", "unknown client id or wrong secret")
+        asked = set(scope.split()) if scope else set(found.scopes)
+        denied = sorted(s for s in asked if not found.allows(s))
+        if denied:
+            raise _error(400, "invalid_scope", f"this app may not ask for {denied}")
+        issued = state.tokens.issue(
+            client_id=client_id, institution=found.institution, scopes=frozenset(asked)
+        )
+        return TokenResponse(
+            access_token=issued, expires_in=state.tokens.ttl_s, scope=" ".join(sorted(asked))
+        )
+
+    @app.get("/v1/models", response_model=list[ModelInfo], tags=["scoring"])
+    def models(who: Annotated[Caller, Depends(caller)]) -> list[ModelInfo]:
+        """The models this app may score."""
+        return [
+            ModelInfo(
+                name=m.name,
+                version=m.version,
+                mode=m.mode,
+                parties=sorted(m.parties),
+                data_categories=sorted(m.categories),
+            )
+            for m in state.catalog.models.values()
+            if who.allows(f"score:{m.name}")
+        ]
+
+    @app.post(
+        "/v1/models/{model}/score",
+        response_model=ScoreResponse,
+        tags=["scoring"],
+        responses={401: {}, 403: {}, 404: {}, 429: {}, 502: {}, 503: {}},
+    )
+    async def score(
+        model: Annotated[ServedModel, Depends(served)],
+        consented: Annotated[ConsentedSubjects, Depends(single_gate.single)],
+        body: ScoreRequest,
+    ) -> ScoreResponse:
+        """Score one consented subject."""
+        return await score_one(state, model, consented, request_id=body.request_id)
+
+    @app.post(
+        "/v1/models/{model}/score/batch",
+        response_model=BatchResponse,
+        tags=["scoring"],
+        responses={401: {}, 403: {}, 404: {}, 429: {}, 502: {}, 503: {}},
+    )
+    async def score_many(
+        model: Annotated[ServedModel, Depends(served)],
+        consented: Annotated[ConsentedSubjects, Depends(batch_gate.batch)],
+        body: BatchRequest,
+    ) -> BatchResponse:
+        """Score a portfolio: consented subjects are scored, the others listed as refused
+        (each refusal is evidenced); reason codes only if asked."""
+        return await score_batch(state, model, consented, body)
+
+    add_consent_routes(app, state, caller=caller, needs=needs)
+
+    @app.get("/v1/evidence/{evidence_id}", tags=["evidence"])
+    def evidence(
+        evidence_id: Annotated[str, Path(max_length=64)],
+        who: Annotated[Caller, Depends(caller)],
+    ) -> dict[str, Any]:
+        """The evidence certificate of one of this app's decisions or of a consent event
+        of its institution (checkable with `fedrisk ledger check` and the published key)."""
+        needs("evidence:read", who)
+        try:
+            entry = state.consent.ledger.find(evidence_id)
+        except UnknownEvidenceError:
+            raise _error(404, "unknown_evidence", "no such evidence id") from None
+        body = entry.body
+        mine = body.get("app") == who.client_id or (
+            body.get("kind") == "consent_event"
+            and _grant_institution(state, body) == who.institution
+        )
+        if not mine:
+            raise _error(404, "unknown_evidence", "no such evidence id")
+        return make_certificate(state.consent.ledger, evidence_id)
+
+    @app.get("/v1/ledger/head", tags=["evidence"])
+    def ledger_head() -> dict[str, Any]:
+        """A signed tree head of the evidence ledger now (public: publish it)."""
+        return state.consent.ledger.sign_head().to_dict()
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        ready = bool(state.catalog.models)
+        body = {
+            "status": "ready" if ready else "no servable model",
+            "models": {n: m.version for n, m in state.catalog.models.items()},
+            "skipped": state.catalog.skipped,
+        }
+        return JSONResponse(status_code=200 if ready else 503, content=body)
+
+    @app.get("/metrics", tags=["ops"])
+    def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.on_event("shutdown")
+    async def close() -> None:
+        await state.fanout.close()
+
+    return app
+
+
+def _grant_institution(state: ServingState, body: dict[str, Any]) -> str | None:
+    try:
+        return state.consent.state(str(body.get("grant_id"))).grant.institution
+    except ConsentError:
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,216 @@
+"""Partial inference over HTTP: the coordinator's calls to each participant's service.
+
+Every call carries a fresh consent assertion issued for that participant only
+(:class:`consent.assertions.AssertionSigner`). A vertical model asks each of its parties in
+parallel. A horizontal model asks only the node that holds the subject: the coordinator
+never sends a subject's id to a node that does not hold it. To know which node that is, it
+sends each node a fresh random key and gets back HMAC-SHA-256(key, id) of every id the node
+holds (``POST /v1/directory/{model}``); it looks subjects up by their HMAC under the same
+key. Nodes learn nothing from this; the directory is rebuilt when a subject is not in it
+(at most every ``refresh_s`` seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from consent.assertions import AssertionSigner
+
+from .catalog import ServedModel
+
+__all__ = ["FanOut", "PartyAnswer", "PartyError"]
+
+logger = logging.getLogger(__name__)
+
+SCORING_PURPOSE = "credit_scoring"
+DIRECTORY_PURPOSE = "directory_lookup"
+
+
+class PartyError(Exception):
+    """A participant could not answer; ``party`` and ``status`` say which and how."""
+
+    def __init__(self, party: str, status: int, reason: str) -> None:
+        super().__init__(f"{party} answered {status}: {reason}")
+        self.party, self.status, self.reason = party, status, reason
+
+
+@dataclass
+class PartyAnswer:
+    """One participant's partial results."""
+
+    party: str
+    output_kind: str
+    outputs: dict[str, list[float]]
+    occluded: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+class FanOut:
+    """HTTP calls to the participants named in ``endpoints`` (party -> base URL)."""
+
+    def __init__(
+        self,
+        endpoints: Mapping[str, str],
+        *,
+        signer: AssertionSigner,
+        assertion_ttl_s: float = 30.0,
+        timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.endpoints = dict(endpoints)
+        self._signer = signer
+        self._ttl_s = assertion_ttl_s
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout_s, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
+        self._directories: dict[str, tuple[bytes, dict[str, str], float]] = {}
+        self._refresh_lock = asyncio.Lock()
+        self.refresh_s = 30.0
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _ask(
+        self, party: str, model: ServedModel, grants: Mapping[str, str], *, explain: bool
+    ) -> PartyAnswer:
+        base = self.endpoints.get(party)
+        if base is None:
+            raise PartyError(party, 503, "no endpoint configured for this participant")
+        token = self._signer.issue(
+            grants,
+            purpose=SCORING_PURPOSE,
+            categories=sorted(model.categories),
+            model=model.name,
+            audience=party,
+            ttl_s=self._ttl_s,
+        )
+        try:
+            response = await self._client.post(
+                f"{base}/v1/partial/{model.name}",
+                json={"subject_ids": list(grants), "explain": explain},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.HTTPError as exc:
+            raise PartyError(party, 503, f"unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise PartyError(party, response.status_code, _reason(response))
+        data: dict[str, Any] = response.json()
+        if data.get("version") != model.version:
+            raise PartyError(party, 409, f"serves version {data.get('version')}")
+        return PartyAnswer(
+            party=party,
+            output_kind=str(data["output_kind"]),
+            outputs=data["outputs"],
+            occluded=data.get("occluded", {}),
+            missing=list(data.get("missing", [])),
+        )
+
+    async def vertical(
+        self, model: ServedModel, grants: Mapping[str, str], *, explain: bool
+    ) -> list[PartyAnswer]:
+        """Every party's answer for the same subjects (each must hold all of them)."""
+        answers = await asyncio.gather(
+            *(self._ask(p, model, grants, explain=explain) for p in model.parties)
+        )
+        for answer in answers:
+            if answer.missing:
+                raise PartyError(answer.party, 404, f"{len(answer.missing)} subject(s) unknown")
+        return list(answers)
+
+    async def horizontal(
+        self, model: ServedModel, grants: Mapping[str, str], *, explain: bool
+    ) -> tuple[dict[str, PartyAnswer], list[str]]:
+        """For each subject, the answer of the node holding it; and the subjects no node
+        holds."""
+        by_node, unknown = self._route(model, grants)
+        if unknown and await self.refresh_directory(model):
+            by_node, unknown = self._route(model, grants)
+        answers = await asyncio.gather(
+            *(self._ask(n, model, g, explain=explain) for n, g in by_node.items())
+        )
+        found = {subject: a for a in answers for subject in a.outputs}
+        return found, [s for s in grants if s not in found]
+
+    def _route(
+        self, model: ServedModel, grants: Mapping[str, str]
+    ) -> tuple[dict[str, dict[str, str]], list[str]]:
+        key, nodes, _ = self._directories.get(model.name, (b"", {}, 0.0))
+        by_node: dict[str, dict[str, str]] = {}
+        unknown = []
+        for subject, grant in grants.items():
+            node = nodes.get(_pseudonym(key, subject)) if key else None
+            if node is None:
+                unknown.append(subject)
+            else:
+                by_node.setdefault(node, {})[subject] = grant
+        return by_node, unknown
+
+    async def refresh_directory(self, model: ServedModel, *, force: bool = False) -> bool:
+        """Rebuild ``model``'s directory unless it is fresher than ``refresh_s``; whether
+        it was rebuilt."""
+        async with self._refresh_lock:
+            built = self._directories.get(model.name, (b"", {}, 0.0))[2]
+            if not force and time.monotonic() - built < self.refresh_s:
+                return False
+            key = secrets.token_bytes(32)
+            lists = await asyncio.gather(
+                *(self._directory_of(n, model, key) for n in model.parties),
+                return_exceptions=True,
+            )
+            nodes: dict[str, str] = {}
+            for node, result in zip(model.parties, lists, strict=True):
+                if isinstance(result, BaseException):
+                    logger.warning("no directory from %s: %s", node, result)
+                    continue
+                nodes.update(dict.fromkeys(result, node))
+            self._directories[model.name] = (key, nodes, time.monotonic())
+            logger.info(
+                "directory of %s: %d subjects on %d nodes",
+                model.name,
+                len(nodes),
+                len(set(nodes.values())),
+            )
+            return True
+
+    async def _directory_of(self, node: str, model: ServedModel, key: bytes) -> list[str]:
+        base = self.endpoints.get(node)
+        if base is None:
+            raise PartyError(node, 503, "no endpoint configured for this participant")
+        token = self._signer.issue(
+            {"*": "directory"},
+            purpose=DIRECTORY_PURPOSE,
+            categories=sorted(model.categories),
+            model=model.name,
+            audience=node,
+            ttl_s=self._ttl_s,
+        )
+        response = await self._client.post(
+            f"{base}/v1/directory/{model.name}",
+            json={"key": key.hex()},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code != 200:
+            raise PartyError(node, response.status_code, _reason(response))
+        return list(response.json()["pseudonyms"])
+
+
+def _pseudonym(key: bytes, subject: str) -> str:
+    return hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail", {})
+    except ValueError:
+        return response.text[:200]
+    return str(detail.get("reason", detail)) if isinstance(detail, dict) else str(detail)

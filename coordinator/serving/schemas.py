@@ -1,0 +1,139 @@
+"""Request and response bodies of the scoring and consent APIs (OpenAPI from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "BatchItem",
+    "BatchRefusal",
+    "BatchRequest",
+    "BatchResponse",
+    "ConsentGrantRequest",
+    "ConsentGrantResponse",
+    "ConsentState",
+    "ErrorBody",
+    "ModelInfo",
+    "ReasonCode",
+    "ScoreRequest",
+    "ScoreResponse",
+    "TokenResponse",
+    "WithdrawResponse",
+]
+
+SubjectIdField = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+MAX_BATCH = 100_000
+
+
+class ErrorBody(BaseModel):
+    detail: dict[str, Any]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    scope: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    mode: str
+    parties: list[str]
+    data_categories: list[str]
+
+
+class ScoreRequest(BaseModel):
+    subject_id: SubjectIdField
+    #: The app's own reference for this request (recorded only as part of a hash).
+    request_id: Annotated[str | None, Field(max_length=128)] = None
+
+
+class ReasonCode(BaseModel):
+    feature: str
+    text: str
+    party: str
+    contribution: float = Field(description="how much this feature raised the probability")
+
+
+class ScoreResponse(BaseModel):
+    subject_id: str
+    model: str
+    model_version: str
+    score: float = Field(description="probability of default or overdue within 12 months")
+    risk_band: str
+    reason_codes: list[ReasonCode]
+    grant_id: str
+    evidence_id: str
+    human_review: str = Field(
+        default="The subject may ask for a human review of this decision (PIPL Art. 24).",
+    )
+
+
+class BatchRequest(BaseModel):
+    subject_ids: list[SubjectIdField] = Field(min_length=1, max_length=MAX_BATCH)
+    reason_codes: bool = False
+    request_id: Annotated[str | None, Field(max_length=128)] = None
+
+
+class BatchItem(BaseModel):
+    subject_id: str
+    score: float
+    risk_band: str
+    grant_id: str
+    evidence_id: str
+    reason_codes: list[ReasonCode] = []
+
+
+class BatchRefusal(BaseModel):
+    subject_id: str
+    reason: str
+    evidence_id: str | None = None
+
+
+class BatchResponse(BaseModel):
+    model: str
+    model_version: str
+    results: list[BatchItem]
+    refused: list[BatchRefusal]
+    unknown: list[str] = Field(
+        default_factory=list, description="consented, but no node holds them"
+    )
+
+
+class ConsentGrantRequest(BaseModel):
+    subject_id: SubjectIdField
+    purpose: Annotated[str, Field(pattern=r"^(credit_scoring|model_training|marketing)$")]
+    categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=64
+    )
+    starts_at: datetime
+    expires_at: datetime | None = None
+    evidence_hash: Annotated[str, Field(min_length=16, max_length=128)]
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ConsentGrantResponse(BaseModel):
+    grant_id: str
+    evidence_id: str
+    receipt: dict[str, Any]
+
+
+class WithdrawResponse(BaseModel):
+    grant_id: str
+    withdrawn_at: datetime
+    evidence_id: str
+
+
+class ConsentState(BaseModel):
+    grant_id: str
+    purpose: str
+    categories: list[str]
+    starts_at: datetime
+    expires_at: datetime | None
+    withdrawn_at: datetime | None
+    status: str

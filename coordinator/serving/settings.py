@@ -1,0 +1,39 @@
+"""Settings of the scoring service (``FEDRISK_COORD_`` environment variables or a TOML file)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServeSettings"]
+
+
+class ServeSettings(BaseSettings):
+    """Where the service keeps its state and whom it calls. Secrets (signing keys, token
+    secret, pseudonym key, app secrets' hashes) live in ``state_dir``, mode 0600; none has a
+    default value."""
+
+    model_config = SettingsConfigDict(env_prefix="FEDRISK_COORD_", extra="forbid")
+
+    state_dir: Path = Path("fedrisk-demo/serving")
+    registry: Path = Path("fedrisk-demo/runs/registry")
+    #: Participant name -> base URL of its partial-inference service.
+    participants: dict[str, str] = Field(default_factory=dict)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_ttl_s: int = 300
+    assertion_ttl_s: float = 30.0
+    participant_timeout_s: float = 10.0
+    #: The data controller named on consent receipts.
+    controller_name: str = "Demo Rural Commercial Bank"
+    controller_contact: str = "Data Protection Officer"
+    controller_email: str = "privacy@bank.example"
+    policy_url: str = "https://bank.example/privacy"
+
+    @classmethod
+    def from_toml(cls, path: Path) -> ServeSettings:
+        with open(path, "rb") as handle:
+            return cls(**tomllib.load(handle))

@@ -1,0 +1,297 @@
+"""The scoring API end to end: tokens, scopes, quotas, the consent gate, partial inference
+at both parties over HTTP, reason codes and evidence. Consent behaviours are numbered as in
+../shared/REFERENCE.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from consent.assertions import AssertionSigner, AssertionVerifier
+from consent.ledger.certificate import verify_certificate
+from models.registry import ModelRegistry
+from models.vertical_parts import combine, score_parts
+from participants.serving.app import create_participant_app
+from participants.serving.node import node_parts
+from participants.vertical_state import part_dir
+from tests.support.serving import (
+    INSTITUTION,
+    MODEL,
+    Service,
+    grant_body,
+    service,
+    train_and_publish,
+)
+
+SUBJECT = "C100100"  # held by both parties
+BOTH = ["bank.loans", "gov.agri"]
+SECRETS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, TestClient, Path]]:
+    folder = tmp_path_factory.mktemp("serving")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FEDRISK_HOME", str(folder / "home"))
+    spec = train_and_publish(folder)
+    svc = service(folder, spec)
+    with TestClient(svc.app) as client:  # type: ignore[arg-type]
+        yield svc, client, folder
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def node_home() -> None:
+    """The module's parts live in the module's node home: keep it (overrides the suite's)."""
+
+
+def _token(
+    svc: Service,
+    client: TestClient,
+    name: str,
+    *,
+    institution: str = INSTITUTION,
+    scopes: tuple[str, ...] = (f"score:{MODEL}", "consent:write", "consent:read", "evidence:read"),
+    rate: float = 1000.0,
+    burst: int = 1000,
+) -> dict[str, str]:
+    if name not in SECRETS:
+        SECRETS[name] = svc.state.apps.add(
+            name, institution=institution, scopes=scopes, rate_per_s=rate, burst=burst
+        )
+    secret = SECRETS[name]
+    answer = client.post(
+        "/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": name, "client_secret": secret},
+    )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _grant(client: TestClient, headers: dict[str, str], subject: str, **kw: object) -> str:
+    body = grant_body(subject, categories=kw.pop("categories", BOTH))  # type: ignore[arg-type]
+    body.update(kw)
+    answer = client.post("/v1/consents", json=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["grant_id"])
+
+
+def _score(client: TestClient, headers: dict[str, str], subject: str):  # type: ignore[no-untyped-def]
+    return client.post(f"/v1/models/{MODEL}/score", json={"subject_id": subject}, headers=headers)
+
+
+def test_a_consented_subject_is_scored_by_both_parts_with_reasons_and_evidence(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    grant_id = _grant(client, headers, SUBJECT)
+
+    answer = _score(client, headers, SUBJECT)
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["grant_id"] == grant_id and body["model"] == MODEL
+    # The score is exactly the parties' ONNX parts plus the combiner, run directly.
+    card = ModelRegistry(svc.spec.output_dir / "registry").latest(MODEL)
+    refs = {p["party"]: p for p in card.card.architecture["parts"]}
+    rows = {
+        "bank": pd.read_csv(_file(svc, "bank.csv"))
+        .set_index("cid")
+        .loc[SUBJECT, ["g0", "g1", "g2"]],
+        "gov": pd.read_csv(_file(svc, "gov.csv"))
+        .set_index("customer")
+        .loc[SUBJECT, ["h0", "h1", "h2", "h3"]],
+    }
+    parts = {
+        p: score_parts(
+            part_dir(MODEL, p, refs[p]["export_id"]) / "part.onnx", rows[p].to_numpy(np.float32)
+        )
+        for p in rows
+    }
+    assert body["score"] == pytest.approx(float(combine(card.onnx_path, parts)[0]), abs=1e-9)
+    assert body["risk_band"] in "ABCDE"
+    assert all(r["contribution"] > 0 and r["text"] for r in body["reason_codes"])
+    # Behaviour 10: the score traces to its grant and to an inclusion proof.
+    certificate = client.get(f"/v1/evidence/{body['evidence_id']}", headers=headers).json()
+    assert verify_certificate(
+        certificate, public_key=svc.state.consent.ledger._signer.public_key
+    ).ok  # type: ignore[union-attr]
+    assert certificate["entry"]["body"]["grant_id"] == grant_id
+    assert SUBJECT not in str(certificate)
+
+
+def _file(svc: Service, name: str) -> Path:
+    return svc.spec.path.parent / name
+
+
+def test_no_consent_is_refused_logged_and_the_model_never_runs(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    before = svc.state.consent.ledger.size
+    served_before = (
+        svc.state.metrics.registry.get_sample_value(
+            "fedrisk_scoring_decisions_total", {"model": MODEL, "outcome": "scored"}
+        )
+        or 0
+    )
+
+    answer = _score(client, headers, "C100200")  # behaviour 1
+
+    assert answer.status_code == 403
+    assert answer.json()["detail"]["reason"] == "never_granted"
+    (refusal,) = [e.body for e in svc.state.consent.ledger.entries(before)]
+    assert refusal["outcome"] == "refused" and refusal["score"] is None
+    assert (
+        svc.state.metrics.registry.get_sample_value(
+            "fedrisk_scoring_decisions_total", {"model": MODEL, "outcome": "scored"}
+        )
+        == served_before
+    )
+
+
+@pytest.mark.parametrize(
+    ("grant", "reason"),
+    [
+        ({"purpose": "marketing"}, "wrong_purpose"),  # behaviour 2
+        ({"categories": ["bank.loans"]}, "categories_not_covered"),  # behaviour 3
+    ],
+)
+def test_consent_for_another_purpose_or_fewer_categories_does_not_cover_scoring(
+    served,
+    grant: dict[str, object],
+    reason: str,  # type: ignore[no-untyped-def]
+) -> None:
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    subject = "C100300" if reason == "wrong_purpose" else "C100301"
+    _grant(client, headers, subject, **grant)
+    answer = _score(client, headers, subject)
+    assert answer.status_code == 403 and answer.json()["detail"]["reason"] == reason
+
+
+def test_withdrawal_takes_effect_on_the_next_request_and_is_not_retroactive(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    grant_id = _grant(client, headers, "C100310")
+    first = _score(client, headers, "C100310").json()
+
+    withdrawn = client.post(f"/v1/consents/{grant_id}/withdraw", headers=headers)  # behaviour 6
+    again = _score(client, headers, "C100310")
+
+    assert withdrawn.status_code == 200
+    assert again.status_code == 403 and again.json()["detail"]["reason"] == "withdrawn"
+    old = client.get(f"/v1/evidence/{first['evidence_id']}", headers=headers).json()  # behaviour 7
+    assert verify_certificate(old).ok
+    listed = client.get("/v1/subjects/C100310/consents", headers=headers).json()
+    assert [g["status"] for g in listed] == ["withdrawn"]
+    assert client.post(f"/v1/consents/{grant_id}/withdraw", headers=headers).status_code == 409
+
+
+def test_another_institutions_app_can_neither_score_nor_read_the_subject(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    ours = _token(svc, client, "farmer-app")
+    theirs = _token(svc, client, "other-lender", institution="other-bank")
+    grant_id = _grant(client, ours, "C100320")
+    decision = _score(client, ours, "C100320").json()
+
+    # Behaviour 11 / OWASP API1.
+    assert _score(client, theirs, "C100320").status_code == 403
+    assert client.get(f"/v1/consents/{grant_id}/receipt", headers=theirs).status_code == 404
+    assert client.get("/v1/subjects/C100320/consents", headers=theirs).json() == []
+    assert client.post(f"/v1/consents/{grant_id}/withdraw", headers=theirs).status_code == 404
+    assert client.get(f"/v1/evidence/{decision['evidence_id']}", headers=theirs).status_code == 404
+    assert client.get(f"/v1/consents/{grant_id}/receipt", headers=ours).status_code == 200
+
+
+def test_tokens_scopes_and_quotas(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    secret = svc.state.apps.add(
+        "tiny-app", institution=INSTITUTION, scopes=["consent:read"], rate_per_s=0.01, burst=2
+    )
+    form = {"grant_type": "client_credentials", "client_id": "tiny-app", "client_secret": secret}
+
+    assert (
+        client.post("/v1/oauth/token", data={**form, "client_secret": "wrong"}).status_code == 401
+    )
+    assert (
+        client.post("/v1/oauth/token", data={**form, "grant_type": "password"}).status_code == 400
+    )
+    assert client.post("/v1/oauth/token", data={**form, "scope": "score:*"}).status_code == 400
+    token = client.post("/v1/oauth/token", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):  # the burst
+        assert _score(client, headers, SUBJECT).json()["detail"]["reason"] == "missing_scope"
+    limited = _score(client, headers, SUBJECT)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert _score(client, {}, SUBJECT).status_code == 401
+    assert _score(client, {"Authorization": "Bearer x.y.z"}, SUBJECT).status_code == 401
+
+
+def test_batch_scores_the_consented_and_evidences_every_refusal(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    consented = [f"C1004{i:02d}" for i in range(5)]
+    for subject in consented:
+        _grant(client, headers, subject)
+
+    answer = client.post(
+        f"/v1/models/{MODEL}/score/batch",
+        headers=headers,
+        json={"subject_ids": [*consented, "C100499", "C100498"], "reason_codes": True},
+    )
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["subject_id"] for r in body["results"]] == consented
+    assert {r["subject_id"]: r["reason"] for r in body["refused"]} == {
+        "C100499": "never_granted",
+        "C100498": "never_granted",
+    }
+    single = _score(client, headers, consented[0]).json()
+    assert body["results"][0]["score"] == pytest.approx(single["score"], abs=1e-12)
+    for item in (*body["results"], *body["refused"]):
+        assert svc.state.consent.ledger.find(item["evidence_id"])
+
+
+def test_a_participant_refuses_a_request_without_a_valid_assertion(served) -> None:  # type: ignore[no-untyped-def]
+    svc, _client, folder = served
+    registry = ModelRegistry(svc.spec.output_dir / "registry")
+    forger = AssertionSigner.in_folder(folder / "forger")
+    real_key = AssertionSigner.in_folder(folder / "coordinator").public_key
+    app = create_participant_app(
+        party="gov",
+        parts=node_parts(registry, [svc.spec.path], party="gov"),
+        verifier=AssertionVerifier(real_key, audience="gov"),
+    )
+    node = TestClient(app)
+    token = forger.issue(
+        {SUBJECT: "g"},
+        purpose="credit_scoring",
+        categories=["gov.agri"],
+        model=MODEL,
+        audience="gov",
+    )
+    ask = {"subject_ids": [SUBJECT]}
+
+    forged = node.post(
+        f"/v1/partial/{MODEL}", json=ask, headers={"Authorization": f"Bearer {token}"}
+    )
+    bare = node.post(f"/v1/partial/{MODEL}", json=ask)
+
+    assert forged.status_code == 403 and forged.json()["detail"]["reason"] == "bad_signature"
+    assert bare.status_code == 401
+
+
+def test_health_readiness_metrics_and_openapi(served) -> None:  # type: ignore[no-untyped-def]
+    _, client, _ = served
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert MODEL in client.get("/readyz").json()["models"]
+    assert "fedrisk_requests_total" in client.get("/metrics").text
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/models/{model}/score", "/v1/models/{model}/score/batch", "/v1/consents"} <= set(
+        paths
+    )
