@@ -298,6 +298,68 @@ def _demo_vertical(manifest: ScenarioManifest, out: Path, *, privacy: str) -> No
     )
 
 
+@app.command()
+def serve(
+    root: Annotated[Path, typer.Option(help="The demo folder (or any like it).")] = Path(
+        "fedrisk-demo"
+    ),
+    port: Annotated[int, typer.Option(help="The scoring API's port.")] = 8080,
+    node_port: Annotated[int, typer.Option(help="First port of the embedded nodes.")] = 8101,
+    host: Annotated[str, typer.Option(help="Listen address (loopback by default).")] = "127.0.0.1",
+    debug: Annotated[bool, typer.Option(help="Show full tracebacks.")] = False,
+) -> None:
+    """Serve the published models in one command: the scoring and consent API with SQLite and
+    the local registry under ROOT, plus every participant node of ROOT's federation files
+    (each its own HTTP server on loopback, as it would run at the data owner's site)."""
+    _run_cli(debug, lambda: _serve(root, host=host, port=port, node_port=node_port))
+
+
+def _serve(root: Path, *, host: str, port: int, node_port: int) -> None:
+    import asyncio
+
+    import uvicorn
+
+    from consent.assertions import AssertionSigner
+    from coordinator.serving.app import create_app
+    from coordinator.serving.service import ServingState
+    from coordinator.serving.settings import ServeSettings
+    from participants.serving.run import node_app, node_names
+
+    federations = sorted(root.glob("*federation.toml"))
+    if not federations:
+        raise typer.BadParameter(f"no *federation.toml in {root}: run `fedrisk demo` first")
+    state_dir = root / "serving"
+    key = AssertionSigner.in_folder(state_dir).public_key
+    servers, endpoints = [], {}
+    for k, name in enumerate(node_names(federations)):
+        app_, models = node_app(party=name, registry=root / "runs" / "registry",
+                                federations=federations, coordinator_key=key)  # fmt: skip
+        if not models:
+            continue
+        endpoints[name] = f"http://{host}:{node_port + k}"
+        console.print(f"node {name}: {', '.join(models)} at {endpoints[name]}")
+        servers.append(uvicorn.Server(uvicorn.Config(app_, host=host, port=node_port + k,
+                                                     log_level="warning")))  # fmt: skip
+    settings = ServeSettings(state_dir=state_dir, registry=root / "runs" / "registry",
+                             participants=endpoints, host=host, port=port)  # fmt: skip
+    state = ServingState.from_settings(settings)
+    for name, reason in state.catalog.skipped.items():
+        console.print(f"[yellow]not serving {name}[/]: {reason}")
+    servers.append(uvicorn.Server(uvicorn.Config(create_app(state), host=host, port=port,
+                                                 log_level="warning")))  # fmt: skip
+    console.print(
+        f"Scoring API: http://{host}:{port}/docs (models: {', '.join(state.catalog.models)})\n"
+        f"Ledger key:  {state.consent.ledger.sign_head().public_key}\n"
+        f"Add an app:  fedrisk apps add farmer-app --institution demo-bank --scope 'score:*' "
+        f"--scope consent:write --scope consent:read --scope evidence:read --state-dir {state_dir}"
+    )
+
+    async def run_all() -> None:
+        await asyncio.gather(*(s.serve() for s in servers))
+
+    asyncio.run(run_all())
+
+
 def _run_cli(debug: bool, action: Callable[[], None]) -> None:
     logging.basicConfig(
         level=logging.INFO if debug else logging.WARNING,

@@ -219,3 +219,54 @@ def print_vertical_comparison(
                 "cut-layer noise costs the most on few rows; BENCHMARKS.md compares them on "
                 "the 22,500-row credit data)."
             )
+
+
+apps_cli = typer.Typer(help="Lending apps allowed to call the scoring API.", no_args_is_help=True)
+app.add_typer(apps_cli, name="apps")
+StateOption = Annotated[
+    Path,
+    typer.Option(
+        help="The scoring service's state folder (env FEDRISK_COORD_STATE_DIR).",
+        envvar="FEDRISK_COORD_STATE_DIR",
+    ),
+]
+
+
+@apps_cli.command("add")
+def apps_add(
+    client_id: Annotated[str, typer.Argument(help="The app's client id, e.g. farmer-app.")],
+    institution: Annotated[str, typer.Option(help="The institution the app acts for.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            help="score:<model>, score:*, consent:read, consent:write, evidence:read (repeat)."
+        ),
+    ],
+    rate: Annotated[float, typer.Option(help="Quota: requests per second.")] = 50.0,
+    burst: Annotated[int, typer.Option(help="Quota: burst size.")] = 100,
+    state_dir: StateOption = Path("fedrisk-demo/serving"),
+) -> None:
+    """Register a lending app; prints its client secret once (only a hash is kept)."""
+    from .serving.apps import AppRegistry
+
+    try:
+        secret = AppRegistry(state_dir / "apps.json").add(
+            client_id, institution=institution, scopes=scope, rate_per_s=rate, burst=burst
+        )
+    except ValueError as exc:
+        Console(stderr=True).print(f"[bold red]error[/]: {exc}")
+        raise typer.Exit(code=1) from None
+    typer.echo(f"client_id={client_id}\nclient_secret={secret}")
+    Console(stderr=True).print("Keep the secret now: it is not stored and cannot be shown again.")
+
+
+@apps_cli.command("list")
+def apps_list(state_dir: StateOption = Path("fedrisk-demo/serving")) -> None:
+    """The registered apps, their institutions, scopes and quotas."""
+    from .serving.apps import AppRegistry
+
+    for entry in AppRegistry(state_dir / "apps.json").list():
+        typer.echo(
+            f"{entry.client_id}\t{entry.institution}\t{' '.join(entry.scopes)}\t"
+            f"{entry.rate_per_s:g}/s burst {entry.burst}"
+        )

@@ -106,6 +106,8 @@ class Service:
     state: ServingState
     spec: FederationSpec
     app: object
+    #: (participant host, request body) of every call the coordinator made.
+    calls: list[tuple[str, bytes]]
 
 
 def service(folder: Path, spec: FederationSpec) -> Service:
@@ -114,7 +116,7 @@ def service(folder: Path, spec: FederationSpec) -> Service:
     state_dir = folder / "coordinator"
     signer = AssertionSigner.in_folder(state_dir)
     apps = {}
-    for party in ("bank", "gov"):
+    for party in (p.name for p in spec.participants):
         parts = node_parts(registry, [spec.path], party=party)
         verifier = AssertionVerifier(signer.public_key, audience=party)
         apps[party] = create_participant_app(party=party, parts=parts, verifier=verifier)
@@ -125,11 +127,18 @@ def service(folder: Path, spec: FederationSpec) -> Service:
     )
     state = ServingState.from_settings(settings)
     transports = {f"{p}.node": httpx.ASGITransport(app=a) for p, a in apps.items()}
+    calls: list[tuple[str, bytes]] = []
+
+    async def record(request: httpx.Request) -> None:
+        calls.append((request.url.host, request.content))
+
     client = httpx.AsyncClient(
-        mounts={f"http://{host}": t for host, t in transports.items()}, timeout=10.0
+        mounts={f"http://{host}": t for host, t in transports.items()},
+        timeout=10.0,
+        event_hooks={"request": [record]},
     )
     state.fanout = FanOut(settings.participants, signer=signer, client=client)
-    return Service(state=state, spec=spec, app=create_app(state))
+    return Service(state=state, spec=spec, app=create_app(state), calls=calls)
 
 
 def grant_body(subject: str, *, categories: list[str], days: int = 365) -> dict[str, object]:

@@ -295,3 +295,35 @@ def test_health_readiness_metrics_and_openapi(served) -> None:  # type: ignore[n
     assert {"/v1/models/{model}/score", "/v1/models/{model}/score/batch", "/v1/consents"} <= set(
         paths
     )
+
+
+def test_no_request_the_openapi_schema_allows_gets_a_server_error(served) -> None:  # type: ignore[no-untyped-def]
+    """Schemathesis over every operation, authenticated with every scope: 4xx, never 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    svc, client, _ = served
+    headers = _token(
+        svc,
+        client,
+        "fuzz-app",
+        scopes=("score:*", "consent:write", "consent:read", "evidence:read"),
+    )
+    _grant(client, headers, SUBJECT) if not svc.state.consent.grants_of(SUBJECT) else None
+    schema = schemathesis.openapi.from_asgi("/openapi.json", svc.app)
+    statuses: dict[str, set[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        def call(case) -> None:  # type: ignore[no-untyped-def]
+            response = case.call(headers=headers)
+            statuses.setdefault(operation.label, set()).add(response.status_code)
+            assert response.status_code < 500, (operation.label, response.text[:300])
+
+        call()
+
+    assert len(statuses) >= 10
