@@ -58,9 +58,8 @@ def test_the_node_holding_the_subject_scores_it_and_no_other_node_sees_its_id(se
         "client_id": "factory-lender",
         "client_secret": secret,
     }
-    headers = {
-        "Authorization": f"Bearer {client.post('/v1/oauth/token', data=form).json()['access_token']}"
-    }
+    token = client.post("/v1/oauth/token", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
     table = pd.read_csv(svc.spec.path.parent / "p2.csv")
     subject = str(table.iloc[7, 0])
     assert (
