@@ -306,15 +306,20 @@ def serve(
     port: Annotated[int, typer.Option(help="The scoring API's port.")] = 8080,
     node_port: Annotated[int, typer.Option(help="First port of the embedded nodes.")] = 8101,
     host: Annotated[str, typer.Option(help="Listen address (loopback by default).")] = "127.0.0.1",
+    only: Annotated[
+        str | None,
+        typer.Option(help="Run only this part: 'api', or one node's name (separate processes)."),
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Show full tracebacks.")] = False,
 ) -> None:
     """Serve the published models in one command: the scoring and consent API with SQLite and
     the local registry under ROOT, plus every participant node of ROOT's federation files
-    (each its own HTTP server on loopback, as it would run at the data owner's site)."""
-    _run_cli(debug, lambda: _serve(root, host=host, port=port, node_port=node_port))
+    (each its own HTTP server on loopback, as it would run at the data owner's site).
+    Node N listens on NODE_PORT + N (N in the federation files' order of first mention)."""
+    _run_cli(debug, lambda: _serve(root, host=host, port=port, node_port=node_port, only=only))
 
 
-def _serve(root: Path, *, host: str, port: int, node_port: int) -> None:
+def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None) -> None:
     import asyncio
 
     import uvicorn
@@ -331,15 +336,21 @@ def _serve(root: Path, *, host: str, port: int, node_port: int) -> None:
     state_dir = root / "serving"
     key = AssertionSigner.in_folder(state_dir).public_key
     servers, endpoints = [], {}
-    for k, name in enumerate(node_names(federations)):
+    names = node_names(federations)
+    if only is not None and only != "api" and only not in names:
+        raise typer.BadParameter(f"--only must be 'api' or one of {', '.join(names)}")
+    for k, name in enumerate(names):
+        endpoints[name] = f"http://{host}:{node_port + k}"
+        if only not in (None, name):
+            continue
         app_, models = node_app(party=name, registry=root / "runs" / "registry",
                                 federations=federations, coordinator_key=key)  # fmt: skip
-        if not models:
-            continue
-        endpoints[name] = f"http://{host}:{node_port + k}"
-        console.print(f"node {name}: {', '.join(models)} at {endpoints[name]}")
+        console.print(f"node {name}: {', '.join(models) or 'nothing'} at {endpoints[name]}")
         servers.append(uvicorn.Server(uvicorn.Config(app_, host=host, port=node_port + k,
                                                      log_level="warning")))  # fmt: skip
+    if only not in (None, "api"):
+        asyncio.run(servers[0].serve())
+        return
     settings = ServeSettings(state_dir=state_dir, registry=root / "runs" / "registry",
                              participants=endpoints, host=host, port=port)  # fmt: skip
     state = ServingState.from_settings(settings)

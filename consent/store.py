@@ -54,6 +54,7 @@ from consent.grants import (
     current_grants,
     ensure_utc,
 )
+from consent.sqlite import sqlite_engine
 
 __all__ = ["ConsentStore", "SQLAlchemyConsentStore", "SQLiteConsentStore"]
 
@@ -304,7 +305,8 @@ _events_table = Table(
     Index("ix_consent_events_subject", "subject_id"),
 )
 
-# The log is append-only in the database itself, not only in this code (SQLite triggers).
+# The log is append-only in the database itself, not only in this code: SQLite triggers, and
+# in PostgreSQL a trigger function that raises (TRUNCATE too, which skips row triggers).
 for _operation in ("UPDATE", "DELETE"):
     sa_event.listen(
         _events_table,
@@ -314,6 +316,20 @@ for _operation in ("UPDATE", "DELETE"):
             f"BEFORE {_operation} ON consent_events "
             "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END"
         ).execute_if(dialect="sqlite"),
+    )
+for _statement in (
+    "CREATE OR REPLACE FUNCTION consent_events_append_only() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN "
+    "RAISE EXCEPTION 'consent_events is append-only' USING ERRCODE = 'restrict_violation'; "
+    "END $$",
+    "CREATE TRIGGER consent_events_append_only "
+    "BEFORE UPDATE OR DELETE OR TRUNCATE ON consent_events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION consent_events_append_only()",
+):
+    sa_event.listen(
+        _events_table,
+        "after_create",
+        DDL(_statement).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
     )
 
 # SQLite caps the number of bound parameters per statement; query ids in chunks below it.
@@ -452,5 +468,4 @@ class SQLiteConsentStore(SQLAlchemyConsentStore):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(f"sqlite:///{self.path}")
+        super().__init__(sqlite_engine(self.path))

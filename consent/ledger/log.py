@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from consent.errors import LedgerError, UnknownEvidenceError
 from consent.ledger import merkle
 from consent.ledger.signing import LedgerSigner, TreeHead, verify_head
+from consent.sqlite import sqlite_engine
 
 __all__ = ["Entry", "EvidenceLog", "VerifyReport", "canonical_json", "evidence_id"]
 
@@ -71,8 +72,9 @@ _heads = Table(
     Column("public_key", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
 )
-# Append-only in the database itself, not only in this code (SQLite triggers); verify()
-# still catches a change made by anyone who drops them.
+# Append-only in the database itself, not only in this code: SQLite triggers, and in
+# PostgreSQL a trigger function that raises (TRUNCATE too, which skips row triggers);
+# verify() still catches a change made by anyone who drops them.
 for _table in (_entries, _nodes, _heads):
     for _operation in ("UPDATE", "DELETE"):
         sa_event.listen(
@@ -83,6 +85,20 @@ for _table in (_entries, _nodes, _heads):
                 f"BEFORE {_operation} ON {_table.name} "
                 f"BEGIN SELECT RAISE(ABORT, '{_table.name} is append-only'); END"
             ).execute_if(dialect="sqlite"),
+        )
+    for _statement in (
+        f"CREATE OR REPLACE FUNCTION {_table.name}_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        f"RAISE EXCEPTION '{_table.name} is append-only' USING ERRCODE = 'restrict_violation'; "
+        "END $$",
+        f"CREATE TRIGGER {_table.name}_append_only "
+        f"BEFORE UPDATE OR DELETE OR TRUNCATE ON {_table.name} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {_table.name}_append_only()",
+    ):
+        sa_event.listen(
+            _table,
+            "after_create",
+            DDL(_statement).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
         )
 
 #: Keys per IN query (SQLite caps bound parameters per statement).
@@ -163,7 +179,7 @@ class EvidenceLog:
             raise LedgerError(f"no ledger in {folder} (expected {folder / 'ledger.db'})")
         folder.mkdir(parents=True, exist_ok=True)
         signer = None if read_only else LedgerSigner.in_folder(folder)
-        return cls(f"sqlite:///{folder / 'ledger.db'}", signer=signer)
+        return cls(sqlite_engine(folder / "ledger.db"), signer=signer)
 
     def close(self) -> None:
         self._engine.dispose()
