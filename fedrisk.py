@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -320,8 +320,6 @@ def serve(
 
 
 def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None) -> None:
-    import asyncio
-
     import uvicorn
 
     from consent.assertions import AssertionSigner
@@ -349,7 +347,7 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
         servers.append(uvicorn.Server(uvicorn.Config(app_, host=host, port=node_port + k,
                                                      log_level="warning")))  # fmt: skip
     if only not in (None, "api"):
-        asyncio.run(servers[0].serve())
+        _run_servers(servers)
         return
     settings = ServeSettings(state_dir=state_dir, registry=root / "runs" / "registry",
                              participants=endpoints, host=host, port=port)  # fmt: skip
@@ -365,10 +363,22 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
         f"--scope consent:write --scope consent:read --scope evidence:read --state-dir {state_dir}"
     )
 
+    _run_servers(servers)
+
+
+def _run_servers(servers: list[Any]) -> None:
+    """Run uvicorn servers together on one event loop (uvloop's when installed)."""
+    import asyncio
+
     async def run_all() -> None:
         await asyncio.gather(*(s.serve() for s in servers))
 
-    asyncio.run(run_all())
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run_all())
+    else:
+        uvloop.run(run_all())
 
 
 def _run_cli(debug: bool, action: Callable[[], None]) -> None:

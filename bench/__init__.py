@@ -14,7 +14,11 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
   and the latency of scoring one subject through the parties' ONNX parts and the combiner.
 - ``split_demo``: the split network vs vertical LR on the demo's farmers and SMEs, at the
   demo's size and four times it.
+- ``serving``: the scoring API under load on loopback (one part, two parts, a batch of
+  100,000), with the consent check and the ledger append on every decision.
 - ``psi``: private set intersection throughput at 100k and 1M ids a side.
+- ``consent_ledger``: consent check latency at 1M grants in SQLite and PostgreSQL, and the
+  evidence ledger's append rates, ``verify()`` time and proof sizes at 1M entries.
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
 Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
@@ -29,7 +33,9 @@ PARTS = (
     "vertical_lr",
     "vertical_flower",
     "split_demo",
+    "serving",
     "psi",
+    "consent_ledger",
 )
 
 __all__ = ["PARTS"]

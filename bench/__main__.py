@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the Markdown report (default: BENCHMARKS.md for a "
         "full run, OUT_DIR/BENCHMARKS.md otherwise)",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace those parts in the last full run's results "
+        "(bench/out/results.json) and rewrite BENCHMARKS.md from the merged results",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of failed parts")
     args = parser.parse_args(argv)
     parts = _parts(args.only)
@@ -127,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "errors": errors,
     }
+    if args.merge:
+        if args.quick or full:
+            raise SystemExit("--merge needs --only PART and a non-quick run")
+        document = _merged(document, DEFAULT_OUT / "results.json")
+        out_dir, markdown_path = DEFAULT_OUT, args.markdown or ROOT / "BENCHMARKS.md"
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.json"
     results_path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
@@ -135,6 +146,26 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"wrote {results_path} and {markdown_path}")
     progress(f"total {total:.0f} s ({total / 60:.1f} min)")
     return 1 if errors else 0
+
+
+def _merged(document: dict[str, Any], previous_path: Path) -> dict[str, Any]:
+    """The last full run's results with this run's parts replaced (and the fact recorded)."""
+    if not previous_path.exists():
+        raise SystemExit(f"--merge: no earlier results in {previous_path}; run `python -m bench`")
+    previous = json.loads(previous_path.read_text(encoding="utf-8"))
+    merged = {**previous, "results": {**previous["results"], **document["results"]}}
+    merged["part_s"] = {**previous["part_s"], **document["part_s"]}
+    merged["parts"] = [p for p in PARTS if p in merged["results"]]
+    merged["total_s"] = sum(merged["part_s"].values())
+    merged["errors"] = {**{k: v for k, v in previous.get("errors", {}).items()
+                           if k not in document["parts"]}, **document["errors"]}  # fmt: skip
+    merged["updates"] = [*previous.get("updates", []), {
+        "parts": document["parts"], "command": document["command"],
+        "date_utc": document["machine"]["date_utc"],
+        "load_average": [document["machine"]["load_average_at_start"],
+                         document["machine"]["load_average_at_end"]],
+    }]  # fmt: skip
+    return merged
 
 
 #: The module of each part (``bench.<module>``), imported only when the part runs.

@@ -92,6 +92,31 @@ def _summary(results: dict[str, Any]) -> list[list[str]]:
                     verdict(split["target"]["pass"][model]),
                 ]
             )
+    serve = results.get("serving")
+    if serve is not None:
+        labels = {
+            "one_part_p99": ("serving: one part (IoT) at 200 requests/s", "p99 latency, ms"),
+            "two_parts_p99": ("serving: two parts (farmer credit) at 200 requests/s",
+                              "p99 latency, ms"),
+            "batch_s": ("serving: batch of 100,000 subjects", "seconds end to end"),
+        }  # fmt: skip
+        for key, (name, measured) in labels.items():
+            t = serve["targets"][key]
+            rows.append([name, measured, fmt(t["value"], 1), f"<= {t['limit']:g}",
+                         verdict(t["pass"])])  # fmt: skip
+    consent = results.get("consent_ledger")
+    if consent is not None:
+        t = consent["consent"]["target"]
+        rows.append(
+            [
+                f"consent_ledger: consent check at {consent['consent']['grants']:,} grants "
+                "(SQLite)",
+                "p99 of `store.decide`, ms",
+                f"{t['p99_ms']:.3f}",
+                f"<= {t['limit_ms']:g}",
+                verdict(t["pass"]),
+            ]
+        )
     return rows
 
 
@@ -128,8 +153,10 @@ def _intro(doc: str | None) -> str:
 
 def render(document: dict[str, Any], *, workers: int) -> str:
     from . import (
+        consent_ledger,
         he_cost,
         psi_throughput,
+        serving,
         split_demo,
         utility_demo,
         utility_real,
@@ -160,6 +187,12 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         "at the end), so absolute seconds move from run to run; runs that are compared were "
         "made back to back in the same process.",
         "",
+        *[
+            f"Parts re-run later and merged in: {', '.join(u['parts'])} on {u['date_utc']} "
+            f"(`{u['command']}`, load average {u['load_average'][0]} to {u['load_average'][1]})."
+            for u in document.get("updates", [])
+        ],
+        "",
         "## Targets",
         "",
         table(
@@ -182,7 +215,10 @@ def render(document: dict[str, Any], *, workers: int) -> str:
          vertical_flower.markdown),
         ("split_demo", "6. Split network vs vertical LR on the demo's data", split_demo,
          split_demo.markdown),
-        ("psi", "7. Private set intersection", psi_throughput, psi_throughput.markdown),
+        ("serving", "7. Scoring API under load", serving, serving.markdown),
+        ("psi", "8. Private set intersection", psi_throughput, psi_throughput.markdown),
+        ("consent_ledger", "9. Consent check and evidence ledger", consent_ledger,
+         consent_ledger.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
 
@@ -62,8 +62,8 @@ class ConsentGate:
     def __init__(
         self,
         *,
-        ask: Callable[..., ScoringAsk],
-        registry: Callable[[], ConsentRegistry],
+        ask: Callable[..., Any],
+        registry: Callable[..., Any],
         on_refusal: RefusalHook,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

@@ -17,7 +17,6 @@ dependencies defined here, inside :func:`create_app`, at run time.
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -74,19 +73,11 @@ def create_app(state: ServingState) -> FastAPI:
             status_code=422, content={"detail": {"reason": "invalid_request", "errors": errors}}
         )
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[..., Any]) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        state.metrics.requests.labels(name, str(response.status_code)).inc()
-        state.metrics.latency.labels(name).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(_Measure, state=state)
 
     # --- authentication, scopes, quotas ------------------------------------------------
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
+    async def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise _error(
                 401,
@@ -117,17 +108,17 @@ def create_app(state: ServingState) -> FastAPI:
         if not who.allows(scope):
             raise _error(403, "missing_scope", f"this app's token lacks the scope {scope}")
 
-    def served(model: ModelName, who: Annotated[Caller, Depends(caller)]) -> ServedModel:
+    async def served(model: ModelName, who: Annotated[Caller, Depends(caller)]) -> ServedModel:
         needs(f"score:{model}", who)
         found = state.catalog.get(model)
         if found is None:
             raise _error(404, "unknown_model", f"no servable model {model!r}: GET /v1/models")
         return found
 
-    def registry() -> ConsentRegistry:
+    async def registry() -> ConsentRegistry:
         return state.consent
 
-    def single_ask(
+    async def single_ask(
         model: Annotated[ServedModel, Depends(served)],
         who: Annotated[Caller, Depends(caller)],
         body: ScoreRequest,
@@ -140,7 +131,7 @@ def create_app(state: ServingState) -> FastAPI:
             subject_ids=(body.subject_id,),
         )
 
-    def batch_ask(
+    async def batch_ask(
         model: Annotated[ServedModel, Depends(served)],
         who: Annotated[Caller, Depends(caller)],
         body: BatchRequest,
@@ -301,6 +292,35 @@ def create_app(state: ServingState) -> FastAPI:
         await state.fanout.close()
 
     return app
+
+
+class _Measure:
+    """Request counts and latencies per route template (a pure ASGI middleware: no extra
+    task or stream per request, unlike Starlette's BaseHTTPMiddleware)."""
+
+    def __init__(self, app: Any, *, state: ServingState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics = self.state.metrics
+            metrics.requests.labels(route, str(status["code"])).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def _grant_institution(state: ServingState, body: dict[str, Any]) -> str | None:

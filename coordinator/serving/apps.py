@@ -55,18 +55,29 @@ class AppRegistry:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._apps: dict[str, LendingApp] = {}
-        if self.path.exists():
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self._apps = {
-                a["client_id"]: LendingApp(**{**a, "scopes": tuple(a["scopes"])})
-                for a in data["apps"]
-            }
+        self._loaded: int | None = None
         self._verified: dict[tuple[str, str], bool] = {}
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Re-read the file if it changed (`fedrisk apps add` while the service runs)."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime == self._loaded:
+            return
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        self._apps = {
+            a["client_id"]: LendingApp(**{**a, "scopes": tuple(a["scopes"])}) for a in data["apps"]
+        }
+        self._loaded = mtime
 
     def __contains__(self, client_id: str) -> bool:
         return client_id in self._apps
 
     def get(self, client_id: str) -> LendingApp | None:
+        self._refresh()
         return self._apps.get(client_id)
 
     def list(self) -> list[LendingApp]:
@@ -84,6 +95,7 @@ class AppRegistry:
         """Register an app and return its client secret (shown once, never stored)."""
         if not _ID_PATTERN.match(client_id):
             raise ValueError(f"client id must be 2-63 of a-z, 0-9 and '-', got {client_id!r}")
+        self._refresh()
         if client_id in self._apps:
             raise ValueError(f"app {client_id!r} already exists")
         scopes = tuple(sorted(set(scopes)))
@@ -109,7 +121,7 @@ class AppRegistry:
 
     def authenticate(self, client_id: str, secret: str) -> LendingApp | None:
         """The app if ``secret`` is its client secret (constant-time), else ``None``."""
-        app = self._apps.get(client_id)
+        app = self.get(client_id)
         if app is None:
             _hash(secret, b"\0" * 16)  # same work for unknown ids
             return None

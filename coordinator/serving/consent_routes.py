@@ -49,7 +49,7 @@ def add_consent_routes(
     app: FastAPI,
     state: ServingState,
     *,
-    caller: Callable[..., Caller],
+    caller: Callable[..., Any],
     needs: Callable[[str, Caller], None],
 ) -> None:
     """Mount the consent routes on ``app``."""
