@@ -119,7 +119,7 @@ async def score_one(
         grant_id=grant_id,
         outcome="scored",
     )
-    (evidence,) = await asyncio.to_thread(state.record_decisions, [body])
+    (evidence,) = await state.writer.append([body])
     state.metrics.decisions.labels(model.name, "scored").inc()
     return ScoreResponse(
         subject_id=subject,
@@ -189,7 +189,7 @@ async def score_batch(
                 reason=reason,
             )
         )
-    evidence = await asyncio.to_thread(state.record_decisions, decisions)
+    evidence = await state.writer.append(decisions)
     state.metrics.decisions.labels(model.name, "scored").inc(len(scored))
     state.metrics.decisions.labels(model.name, "refused").inc(len(consented.refused))
     for reason in consented.refused.values():

@@ -19,6 +19,7 @@ from models.registry import ModelRegistry
 from .apps import AppRegistry
 from .catalog import Catalog
 from .fanout import FanOut
+from .ledger_writer import LedgerWriter
 from .quotas import Quotas
 from .settings import ServeSettings
 from .tokens import TokenIssuer
@@ -73,6 +74,7 @@ class ServingState:
     catalog: Catalog
     fanout: FanOut
     metrics: Metrics
+    writer: LedgerWriter
 
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> ServingState:
@@ -100,6 +102,7 @@ class ServingState:
                 timeout_s=settings.participant_timeout_s,
             ),
             metrics=Metrics(),
+            writer=LedgerWriter(consent.ledger),
         )
 
     def record_decisions(self, decisions: list[dict[str, Any]]) -> list[str]:
