@@ -40,6 +40,8 @@ class ScoringAsk:
     model: str
     categories: frozenset[str]
     subject_ids: tuple[str, ...]
+    #: What the API passes through to the route (the parsed request body).
+    request: object = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class ConsentGate:
         self,
         *,
         ask: Callable[..., Any],
-        registry: Callable[..., Any],
+        registry: Callable[[], ConsentRegistry],
         on_refusal: RefusalHook,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -101,11 +103,8 @@ class ConsentGate:
         return ConsentedSubjects(ask=ask, grants=grants, refused=refused, at=at)
 
     def _single(self) -> Callable[..., ConsentedSubjects]:
-        def require_consent(
-            ask: Annotated[ScoringAsk, Depends(self._ask)],
-            registry: Annotated[ConsentRegistry, Depends(self._registry)],
-        ) -> ConsentedSubjects:
-            consented = self._decide(ask, registry)
+        def require_consent(ask: Annotated[ScoringAsk, Depends(self._ask)]) -> ConsentedSubjects:
+            consented = self._decide(ask, self._registry())
             if consented.refused:
                 reason = next(iter(consented.refused.values()))
                 raise HTTPException(
@@ -121,10 +120,7 @@ class ConsentGate:
         return require_consent
 
     def _batch(self) -> Callable[..., ConsentedSubjects]:
-        def consented_subjects(
-            ask: Annotated[ScoringAsk, Depends(self._ask)],
-            registry: Annotated[ConsentRegistry, Depends(self._registry)],
-        ) -> ConsentedSubjects:
-            return self._decide(ask, registry)
+        def consented_subjects(ask: Annotated[ScoringAsk, Depends(self._ask)]) -> ConsentedSubjects:
+            return self._decide(ask, self._registry())
 
         return consented_subjects

@@ -108,40 +108,37 @@ def create_app(state: ServingState) -> FastAPI:
         if not who.allows(scope):
             raise _error(403, "missing_scope", f"this app's token lacks the scope {scope}")
 
-    async def served(model: ModelName, who: Annotated[Caller, Depends(caller)]) -> ServedModel:
+    def served_for(model: str, who: Caller) -> ServedModel:
         needs(f"score:{model}", who)
         found = state.catalog.get(model)
         if found is None:
             raise _error(404, "unknown_model", f"no servable model {model!r}: GET /v1/models")
         return found
 
-    async def registry() -> ConsentRegistry:
-        return state.consent
-
     async def single_ask(
-        model: Annotated[ServedModel, Depends(served)],
-        who: Annotated[Caller, Depends(caller)],
-        body: ScoreRequest,
+        model: ModelName, body: ScoreRequest, who: Annotated[Caller, Depends(caller)]
     ) -> ScoringAsk:
+        found = served_for(model, who)
         return ScoringAsk(
             app=who.client_id,
             institution=who.institution,
-            model=model.name,
-            categories=model.categories,
+            model=found.name,
+            categories=found.categories,
             subject_ids=(body.subject_id,),
+            request=body,
         )
 
     async def batch_ask(
-        model: Annotated[ServedModel, Depends(served)],
-        who: Annotated[Caller, Depends(caller)],
-        body: BatchRequest,
+        model: ModelName, body: BatchRequest, who: Annotated[Caller, Depends(caller)]
     ) -> ScoringAsk:
+        found = served_for(model, who)
         return ScoringAsk(
             app=who.client_id,
             institution=who.institution,
-            model=model.name,
-            categories=model.categories,
+            model=found.name,
+            categories=found.categories,
             subject_ids=tuple(dict.fromkeys(body.subject_ids)),
+            request=body,
         )
 
     def refused(ask: ScoringAsk, subject: str, decision: ConsentDecision) -> str | None:
@@ -166,6 +163,9 @@ def create_app(state: ServingState) -> FastAPI:
         )
         (evidence,) = state.record_decisions([body])
         return evidence
+
+    def registry() -> ConsentRegistry:
+        return state.consent
 
     single_gate = ConsentGate(ask=single_ask, registry=registry, on_refusal=refused)
     batch_gate = ConsentGate(ask=batch_ask, registry=registry, on_refusal=lambda *a: None)
@@ -219,11 +219,12 @@ def create_app(state: ServingState) -> FastAPI:
         responses={401: {}, 403: {}, 404: {}, 429: {}, 502: {}, 503: {}},
     )
     async def score(
-        model: Annotated[ServedModel, Depends(served)],
         consented: Annotated[ConsentedSubjects, Depends(single_gate.single)],
-        body: ScoreRequest,
     ) -> ScoreResponse:
         """Score one consented subject."""
+        body = consented.ask.request
+        assert isinstance(body, ScoreRequest)
+        model = state.catalog.models[consented.ask.model]
         return await score_one(state, model, consented, request_id=body.request_id)
 
     @app.post(
@@ -233,12 +234,13 @@ def create_app(state: ServingState) -> FastAPI:
         responses={401: {}, 403: {}, 404: {}, 429: {}, 502: {}, 503: {}},
     )
     async def score_many(
-        model: Annotated[ServedModel, Depends(served)],
         consented: Annotated[ConsentedSubjects, Depends(batch_gate.batch)],
-        body: BatchRequest,
     ) -> BatchResponse:
         """Score a portfolio: consented subjects are scored, the others listed as refused
         (each refusal is evidenced); reason codes only if asked."""
+        body = consented.ask.request
+        assert isinstance(body, BatchRequest)
+        model = state.catalog.models[consented.ask.model]
         return await score_batch(state, model, consented, body)
 
     add_consent_routes(app, state, caller=caller, needs=needs)
