@@ -19,7 +19,7 @@ app = typer.Typer(no_args_is_help=True)
 ledger_cli = typer.Typer(help="The evidence ledger (RFC 6962 Merkle log).", no_args_is_help=True)
 app.add_typer(ledger_cli, name="ledger")
 
-DEFAULT_LEDGER = Path(os.environ.get("FEDRISK_LEDGER", "fedrisk-demo/ledger"))
+DEFAULT_LEDGER = Path(os.environ.get("FEDRISK_LEDGER", "fedrisk-demo/runs/ledger"))
 LedgerOption = Annotated[
     Path, typer.Option(help="Ledger directory (env FEDRISK_LEDGER).", envvar="FEDRISK_LEDGER")
 ]

@@ -55,10 +55,13 @@ class ConsentRegistry:
         self.reconcile()
 
     @classmethod
-    def in_folder(cls, folder: Path | str, *, controller: Controller) -> ConsentRegistry:
-        """The embedded default: ``consent.db`` (SQLite) and the ledger in ``ledger/``."""
+    def in_folder(
+        cls, folder: Path | str, *, controller: Controller, ledger_dir: Path | None = None
+    ) -> ConsentRegistry:
+        """The embedded default: ``consent.db`` (SQLite) in ``folder`` and the ledger in
+        ``ledger_dir`` (default ``folder/ledger``)."""
         folder = Path(folder)
-        ledger_dir = folder / "ledger"
+        ledger_dir = ledger_dir or folder / "ledger"
         return cls(
             SQLiteConsentStore(folder / "consent.db"),
             EvidenceLog.in_folder(ledger_dir),

@@ -141,7 +141,16 @@ def _screen(
     rows_used = wire.metric_int(metrics, "rows-used")
     if reason is None and rows_used == 0:
         reason = f"participant {name!r} has no row with an active consent grant"
-    return ParticipantRecord(name, rows_total, rows_used, excluded, reason is None, reason)
+    commitment = info.get("data-commitment")
+    return ParticipantRecord(
+        name,
+        rows_total,
+        rows_used,
+        excluded,
+        reason is None,
+        reason,
+        data_commitment=str(commitment) if commitment else None,
+    )
 
 
 def _name_or_node(content: RecordDict, node: int) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from consent.ledger.entries import training_round_entry
+from consent.ledger.log import EvidenceLog
 from models.federation import FederationSpec
-from models.layout import registry_dir
+from models.layout import ledger_dir, registry_dir
 from models.registry import ModelRegistry, RegisteredModel
 from models.resolve import training_schema
 
@@ -79,8 +82,34 @@ def publish(
                 **common,
             )
         report.model_version = f"{registered.name}/{registered.version}"
+        report.final["evidence_id"] = _record_training(spec, result, registered)
     else:
         logger.error("no round succeeded: nothing published for %s", spec.name)
     if report_path is not None:
         report.write(report_path)
     return registered
+
+
+def _record_training(
+    spec: FederationSpec, result: FederationResult, registered: RegisteredModel
+) -> str:
+    """Put the published version's training record in the evidence ledger: the model's
+    hash (and each vertical part's), who trained it, the ε each spent, and each party's
+    commitment to the rows it trained on. Its evidence id goes into the report."""
+    report = result.report
+    accepted = [p for p in report.participants if p.accepted]
+    body = training_round_entry(
+        federation=spec.name,
+        round_number=len(report.rounds),
+        model_hash=registered.card.onnx_sha256,
+        participants=[p.name for p in accepted],
+        epsilon=report.epsilon_per_participant(),
+        data_commitments={p.name: p.data_commitment for p in accepted if p.data_commitment},
+        at=datetime.now(UTC),
+        model_version=registered.version,
+        part_hashes={ref.party: ref.sha256 for ref in result.parts},
+    )
+    with EvidenceLog.in_folder(ledger_dir(spec)) as log:
+        entry = log.append(body)
+    logger.info("training record of %s %s is %s", spec.name, registered.version, entry.evidence_id)
+    return entry.evidence_id

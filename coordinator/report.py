@@ -20,6 +20,8 @@ class ParticipantRecord:
     excluded: dict[str, int]
     accepted: bool
     reason: str | None = None
+    #: The participant's salted hash of the rows it trains on (see the evidence ledger).
+    data_commitment: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,17 @@ def registry_dir(spec: FederationSpec) -> Path:
     return spec.output_dir / "registry"
 
 
+def ledger_dir(spec: FederationSpec) -> Path:
+    """The evidence ledger the coordinator records published models in (``fedrisk serve``
+    over the same folder records its decisions in it too)."""
+    return spec.output_dir / "ledger"
+
+
+def commitment_salt_path() -> Path:
+    """The node's secret salt for data commitments (hiding: the hash alone reveals nothing)."""
+    return node_home() / "commitment-salt"
+
+
 def checkpoint_dir(spec: FederationSpec) -> Path:
     """The coordinator's per-round checkpoints of the global model."""
     return spec.output_dir / "checkpoints" / spec.name

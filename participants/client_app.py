@@ -39,7 +39,13 @@ from privacy.he.records import record_to_update
 from privacy.he.secret import decrypt_aggregate
 
 from .keys import load_secret
-from .local_data import ParticipantError, declared_schema, load_eligible, participant_spec
+from .local_data import (
+    ParticipantError,
+    data_commitment,
+    declared_schema,
+    load_eligible,
+    participant_spec,
+)
 from .local_training import RoundPlan, train_round
 from .mods import make_decrypt_mod, make_encrypt_mod
 from .vertical_node import handle_vertical
@@ -141,6 +147,7 @@ def _handshake(msg: Message, context: Context, resolver: ParticipantResolver) ->
         "schema": json.dumps(schema.to_dict(), sort_keys=True),
         "schema-hash": schema.hash(),
         "fingerprint": "",
+        "data-commitment": data_commitment(eligible.data),
     }
     if spec.privacy.uses_he and spec.mode == "horizontal":
         info["fingerprint"] = load_secret(secret_key_path(spec, participant.name)).fingerprint

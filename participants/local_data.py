@@ -6,7 +6,9 @@ counts (rows used, rows excluded and why).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,9 +19,11 @@ from consent.eligibility import exclusion_reason
 from consent.grants import GrantState
 from consent.store import SQLiteConsentStore
 from models.federation import FederationSpec, ParticipantSpec
+from models.layout import commitment_salt_path
 from models.resolve import training_schema
 from models.schema import TabularSchema
 from models.tabular import TabularData, load_table
+from privacy._files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +121,19 @@ def _subjects(participant: ParticipantSpec, data: TabularData) -> list[str]:
         else pd.read_csv(participant.file, usecols=[participant.subject_column], dtype=str)
     )
     return [str(s) for s in frame[participant.subject_column]]
+
+
+def data_commitment(data: TabularData) -> str:
+    """A hiding, binding commitment to the rows a participant trains on: SHA-256 over the
+    node's secret salt, then its sorted ids with their feature rows. The node can open it
+    to an auditor (salt and data); nobody else learns anything from it."""
+    path = commitment_salt_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, secrets.token_bytes(32), mode=0o600)
+    digest = hashlib.sha256(path.read_bytes())
+    ids = np.asarray([str(i) for i in data.ids])
+    order = np.argsort(ids, kind="stable")
+    digest.update("\0".join(ids[order].tolist()).encode())
+    digest.update(np.ascontiguousarray(data.features[order], dtype=np.float32).tobytes())
+    return digest.hexdigest()

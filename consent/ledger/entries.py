@@ -99,14 +99,19 @@ def training_round_entry(
     epsilon: Mapping[str, float],
     data_commitments: Mapping[str, str],
     at: datetime,
+    model_version: str | None = None,
+    part_hashes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A finished round: the model's hash, who took part, the ε each has spent, and each
-    participant's commitment to the rows it trained on (a hash of their sorted ids)."""
+    """A model's training (its last round): the model's hash (and each vertical part's),
+    who took part, the ε each has spent, and each participant's salted commitment to the
+    rows it trained on."""
     return {
         "kind": "training_round",
         "federation": federation,
         "round": int(round_number),
+        "model_version": model_version,
         "model_hash": model_hash,
+        "part_hashes": dict(sorted((part_hashes or {}).items())),
         "participants": sorted(participants),
         "epsilon": {k: float(v) for k, v in sorted(epsilon.items())},
         "data_commitments": dict(sorted(data_commitments.items())),

@@ -86,7 +86,8 @@ class ServingState:
             email=settings.controller_email,
             policy_url=settings.policy_url,
         )
-        consent = ConsentRegistry.in_folder(state, controller=controller)
+        ledger = settings.ledger_dir or settings.registry.parent / "ledger"
+        consent = ConsentRegistry.in_folder(state, controller=controller, ledger_dir=ledger)
         return cls(
             settings=settings,
             consent=consent,

@@ -20,6 +20,8 @@ class ServeSettings(BaseSettings):
 
     state_dir: Path = Path("fedrisk-demo/serving")
     registry: Path = Path("fedrisk-demo/runs/registry")
+    #: The evidence ledger (default: beside the registry, where publication records models).
+    ledger_dir: Path | None = None
     #: Participant name -> base URL of its partial-inference service.
     participants: dict[str, str] = Field(default_factory=dict)
     host: str = "127.0.0.1"

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from consent.store import SQLiteConsentStore
 from models.federation import load_federation
 from participants.local_data import load_eligible
@@ -71,3 +74,29 @@ def test_without_a_consent_db_every_row_is_used(tmp_path: Path) -> None:
     eligible = load_eligible(spec, spec.participant("p2"))
 
     assert eligible.rows_used == eligible.rows_total == 20 and eligible.excluded == {}
+
+
+def test_a_data_commitment_binds_the_rows_and_hides_them_behind_the_nodes_salt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.schema import FeatureSpec, TabularSchema
+    from models.tabular import TabularData
+    from participants.local_data import data_commitment
+
+    schema = TabularSchema(id="id", label=None, features=(FeatureSpec("x", "float"),))
+
+    def table(ids: list[str], xs: list[float]) -> TabularData:
+        return TabularData(
+            ids=np.array(ids, dtype=object),
+            features=np.array(xs, dtype=np.float32).reshape(-1, 1),
+            labels=None,
+            source="t",
+            schema=schema,
+        )
+
+    base = data_commitment(table(["a", "b"], [1.0, 2.0]))
+    assert data_commitment(table(["b", "a"], [2.0, 1.0])) == base  # row order does not matter
+    assert data_commitment(table(["a", "b"], [1.0, 2.5])) != base  # a changed value does
+    assert data_commitment(table(["a"], [1.0])) != base  # so does a dropped row
+    monkeypatch.setenv("FEDRISK_HOME", str(tmp_path / "another-node"))
+    assert data_commitment(table(["a", "b"], [1.0, 2.0])) != base  # another node's salt

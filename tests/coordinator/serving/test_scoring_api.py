@@ -330,3 +330,15 @@ def test_no_request_the_openapi_schema_allows_gets_a_server_error(served) -> Non
     for result in schema.get_all_operations():
         check(result.ok())
     assert len(statuses) >= 10
+
+
+def test_the_published_model_has_a_training_record_in_the_same_ledger(served) -> None:  # type: ignore[no-untyped-def]
+    svc, _, _ = served
+    ledger = svc.state.consent.ledger
+    (record,) = ledger.bodies_of_kind("training_round")
+    card = ModelRegistry(svc.spec.output_dir / "registry").latest(MODEL).card
+
+    assert record["model_hash"] == card.onnx_sha256 and record["model_version"] == card.version
+    assert set(record["part_hashes"]) == {"bank", "gov"} == set(record["data_commitments"])
+    assert record["participants"] == ["bank", "gov"]
+    assert ledger.verify().ok
