@@ -174,15 +174,38 @@ def _measure(
     return figures, decisions
 
 
+def _file_bytes(path: Path) -> int:
+    """A SQLite database's size on disk: the file and its write-ahead log."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def sqlite_settings(path: Path) -> str:
+    """SQLite's version and the journal and sync modes the product's engine opens ``path``
+    with (:func:`consent.sqlite.sqlite_engine`, used by both the store and the ledger)."""
+    from sqlalchemy import text
+
+    from consent.sqlite import sqlite_engine
+
+    engine = sqlite_engine(path)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT sqlite_version()")).scalar_one()
+            journal = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+            sync = conn.execute(text("PRAGMA synchronous")).scalar_one()
+    finally:
+        engine.dispose()
+    sync_name = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(sync, str(sync))
+    return f"{version}, journal_mode={journal}, synchronous={sync_name}"
+
+
 @contextmanager
 def _sqlite(work: Path) -> Iterator[_Backend]:
-    import sqlite3
-
     from consent import SQLiteConsentStore
 
     path = work / "consent.db"
     with SQLiteConsentStore(path) as store:
-        yield _Backend("SQLite", store, lambda: path.stat().st_size, version=sqlite3.sqlite_version)
+        yield _Backend("SQLite", store, lambda: _file_bytes(path), version=sqlite_settings(path))
 
 
 @contextmanager
@@ -365,7 +388,8 @@ def _ledger(work: Path, *, quick: bool) -> dict[str, Any]:
             "entries_per_s": report.entries / verify_s,
             "ok": report.ok,
         }
-        out["database_mb"] = (folder / "ledger.db").stat().st_size / 1e6
+        out["database_mb"] = _file_bytes(folder / "ledger.db") / 1e6
+        out["sqlite"] = sqlite_settings(folder / "ledger.db")
         progress("consent_ledger: ledger, inclusion and consistency proofs")
         out["proofs"] = _proofs(log, total, QUICK_PROOFS if quick else PROOFS, rng)
         entry = log.entry(rng.randrange(total))
@@ -451,12 +475,13 @@ def markdown(result: dict[str, Any]) -> str:
             table(CONSENT_HEADER, consent_rows),
             "",
             f"Decisions ({same} in both stores): {outcomes}. SQLite "
-            f"{consent['sqlite']['version']} (a file, SQLAlchemy's defaults); PostgreSQL "
+            f"{consent['sqlite']['version']} (`consent.sqlite`); PostgreSQL "
             f"{consent['postgresql']['version']} on 127.0.0.1 over TCP, default settings, "
             f"`VACUUM ANALYZE` and `CHECKPOINT` after the load "
             f"({consent['postgresql']['settle_s']:.0f} s).",
             "",
-            f"**Ledger** (SQLite, {ledger['entries']:,} entries, {ledger['database_mb']:.0f} MB):"
+            f"**Ledger** (SQLite {ledger['sqlite']}; {ledger['entries']:,} entries, "
+            f"{ledger['database_mb']:.0f} MB):"
             f" `append_many` in batches of {ledger['batch']:,}: {many['entries_per_s']:,.0f} "
             f"entries/s ({many['seconds']:.0f} s); single durable appends: "
             f"{single['entries_per_s']:,.0f} entries/s (p50 {_ms(single['p50_ms'])} ms, "

@@ -40,6 +40,8 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "vertical_lr",
         "vertical_flower",
         "split_demo",
+        "serving",
         "psi",
+        "consent_ledger",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")

@@ -30,10 +30,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     func,
+    or_,
     select,
-    tuple_,
 )
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -205,15 +206,26 @@ class EvidenceLog:
         self._size = size
 
     def _fetch(self, conn: Any, keys: Iterable[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
-        wanted = sorted(keys)
+        # ``(level = ? AND idx IN (...)) OR ...``, one term per level: SQLite and PostgreSQL
+        # both answer each term from the primary key, where SQLite scans the whole table for
+        # a row-value ``(level, idx) IN (VALUES ...)`` list.
+        wanted = set(keys)
+        ordered = sorted(wanted)
         found: dict[merkle.NodeKey, bytes] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for start in range(0, len(ordered), _CHUNK):
+            by_level: dict[int, list[int]] = {}
+            for level, index in ordered[start : start + _CHUNK]:
+                by_level.setdefault(level, []).append(index)
             query = select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(
-                tuple_(_nodes.c.level, _nodes.c.idx).in_(chunk)
+                or_(
+                    *(
+                        and_(_nodes.c.level == level, _nodes.c.idx.in_(indexes))
+                        for level, indexes in by_level.items()
+                    )
+                )
             )
             found.update({(r.level, r.idx): bytes(r.hash) for r in conn.execute(query)})
-        missing = set(wanted) - set(found)
+        missing = wanted - set(found)
         if missing:
             raise LedgerError(f"the ledger is missing {len(missing)} tree node(s); run verify")
         return found

@@ -135,6 +135,28 @@ def test_exclusion_reasons_counts_each_reason(store: ConsentStore) -> None:
     }
 
 
+def test_per_subject_decisions_agree_with_the_batched_ones(store: ConsentStore) -> None:
+    at = T0 + timedelta(days=10)
+    longest = add_grant(store, "S1", purpose="credit_scoring", expires_at=T0 + timedelta(days=90))
+    add_grant(store, "S1", purpose="credit_scoring", expires_at=T0 + timedelta(days=30))
+    gone = add_grant(store, "S2", purpose="credit_scoring")
+    store.withdraw(gone.grant_id, at=T0 + timedelta(days=1))
+    add_grant(store, "S3", purpose="credit_scoring", institution="other-bank")
+    query = {"purpose": "credit_scoring", "categories": ["bank.loans"], "at": at}
+
+    one_by_one = {s: store.decide(s, **query, institution="bank") for s in ("S1", "S2", "S3", "S4")}
+    batched = store.decide_many(["S4", "S3", "S2", "S1", "S1"], **query, institution="bank")
+
+    assert batched == one_by_one
+    assert (one_by_one["S1"].allowed, one_by_one["S1"].grant_id) == (True, longest.grant_id)
+    assert one_by_one["S1"].expires_at == longest.expires_at
+    assert [one_by_one[s].reason for s in ("S2", "S3", "S4")] == [
+        "withdrawn",
+        "never_granted",
+        "never_granted",
+    ]
+
+
 def test_events_are_append_only_and_in_order(store: ConsentStore) -> None:
     grant = add_grant(store, "S1", grant_id="g-1")
     store.withdraw("g-1", at=T0 + timedelta(days=1))

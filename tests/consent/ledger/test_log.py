@@ -1,39 +1,96 @@
-"""The persisted Merkle log: roots and proofs agree with RFC 6962, tampering is found."""
+"""The persisted Merkle log: roots and proofs agree with RFC 6962, tampering is found.
+
+Every test that is not about the SQLite file itself runs on SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from consent.errors import LedgerError, UnknownEvidenceError
 from consent.ledger import EvidenceLog, LedgerSigner, canonical_json, merkle
+
+TABLES = ("ledger_entries", "ledger_nodes", "ledger_heads")
 
 
 def _bodies(n: int, *, start: int = 0) -> list[dict[str, object]]:
     return [{"kind": "test", "n": i, "note": f"entry {i}"} for i in range(start, start + n)]
 
 
-def _raw(folder: Path, sql: str, *args: object) -> None:
-    """What an attacker with write access to the file could do (triggers dropped first)."""
-    with sqlite3.connect(folder / "ledger.db") as db:
-        for table in ("ledger_entries", "ledger_nodes", "ledger_heads"):
-            for op in ("update", "delete"):
-                db.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
-        db.execute(sql, args)
+@dataclass(frozen=True)
+class LedgerDatabase:
+    """Where a test's ledger lives: its signing key in ``folder``, its tables in SQLite
+    (``folder/ledger.db``, opened as ``EvidenceLog.in_folder`` does) or in PostgreSQL."""
+
+    folder: Path
+    postgres_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.postgres_url or f"sqlite:///{self.folder / 'ledger.db'}"
+
+    def open(self, *, read_only: bool = False) -> EvidenceLog:
+        if self.postgres_url is None:
+            return EvidenceLog.in_folder(self.folder, read_only=read_only)
+        signer = None if read_only else LedgerSigner.in_folder(self.folder)
+        return EvidenceLog(self.postgres_url, signer=signer)
+
+    def tamper(self, sql: str, **params: object) -> None:
+        """What an attacker with write access to the database could do (triggers dropped or
+        disabled first)."""
+        if self.postgres_url is None:
+            with sqlite3.connect(self.folder / "ledger.db") as db:
+                for table in TABLES:
+                    for op in ("update", "delete"):
+                        db.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
+                db.execute(sql, params)
+            return
+        engine = create_engine(self.postgres_url)
+        try:
+            with engine.begin() as conn:
+                for table in TABLES:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+                conn.execute(text(sql), params)
+        finally:
+            engine.dispose()
+
+    def execute(self, sql: str) -> None:
+        """Run ``sql`` as any client of the database could (the triggers in place)."""
+        engine = create_engine(self.url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
 
 
-def test_roots_and_proofs_match_a_direct_computation_after_reopening(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerDatabase]:
+    if request.param == "sqlite":
+        yield LedgerDatabase(tmp_path)
+    else:
+        yield LedgerDatabase(tmp_path, request.getfixturevalue("postgres_url"))
+
+
+def test_roots_and_proofs_match_a_direct_computation_after_reopening(
+    database: LedgerDatabase,
+) -> None:
     bodies = _bodies(45)
-    with EvidenceLog.in_folder(tmp_path) as log:
+    with database.open() as log:
         log.append_many(bodies[:20])
         for body in bodies[20:]:
             log.append(body)
 
-    with EvidenceLog.in_folder(tmp_path) as log:
+    with database.open() as log:
         data = [canonical_json(b) for b in bodies]
         assert log.size == 45
         for size in (1, 2, 3, 8, 20, 21, 44, 45):
@@ -52,16 +109,16 @@ def test_roots_and_proofs_match_a_direct_computation_after_reopening(tmp_path: P
         assert log.entries(10, 12)[1].body == bodies[11]
 
 
-def test_an_intact_log_verifies_with_its_published_key(tmp_path: Path) -> None:
-    with EvidenceLog.in_folder(tmp_path) as log:
+def test_an_intact_log_verifies_with_its_published_key(database: LedgerDatabase) -> None:
+    with database.open() as log:
         log.append_many(_bodies(10))
         log.sign_head()
         log.append_many(_bodies(7, start=10))
         head = log.sign_head()
         key = log.verify().root_hash
 
-    with EvidenceLog.in_folder(tmp_path, read_only=True) as reader:
-        report = reader.verify(public_key=LedgerSigner.in_folder(tmp_path).public_key)
+    with database.open(read_only=True) as reader:
+        report = reader.verify(public_key=LedgerSigner.in_folder(database.folder).public_key)
 
     assert report.ok, report.problems
     assert (report.entries, report.heads) == (17, 2)
@@ -73,7 +130,7 @@ def test_an_intact_log_verifies_with_its_published_key(tmp_path: Path) -> None:
     [
         ("UPDATE ledger_entries SET body = replace(body, 'entry 3', 'entry 9') WHERE idx = 3",
          "differ from the entries"),
-        ("UPDATE ledger_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 0",
+        ("UPDATE ledger_nodes SET hash = :zeros WHERE level = 2 AND idx = 0",
          "differ from the entries"),
         ("DELETE FROM ledger_entries WHERE idx >= 8", "beyond the log"),
         ("DELETE FROM ledger_entries WHERE idx = 4", "entry 4 is missing"),
@@ -82,69 +139,100 @@ def test_an_intact_log_verifies_with_its_published_key(tmp_path: Path) -> None:
          "does not match"),
     ],
 )  # fmt: skip
-def test_tampering_with_any_stored_row_is_found(tmp_path: Path, attack: str, found: str) -> None:
-    with EvidenceLog.in_folder(tmp_path) as log:
+def test_tampering_with_any_stored_row_is_found(
+    database: LedgerDatabase, attack: str, found: str
+) -> None:
+    with database.open() as log:
         log.append_many(_bodies(11))
         log.sign_head()
-    _raw(tmp_path, attack)
+    database.tamper(attack, **({"zeros": bytes(32)} if ":zeros" in attack else {}))
 
-    with EvidenceLog.in_folder(tmp_path, read_only=True) as reader:
+    with database.open(read_only=True) as reader:
         report = reader.verify()
 
     assert not report.ok
     assert any(found in p for p in report.problems), report.problems
 
 
-def test_heads_signed_by_another_key_are_refused(tmp_path: Path) -> None:
-    with EvidenceLog.in_folder(tmp_path / "a") as log:
+def test_heads_signed_by_another_key_are_refused(database: LedgerDatabase, tmp_path: Path) -> None:
+    with database.open() as log:
         log.append_many(_bodies(3))
         log.sign_head()
-    stranger = LedgerSigner.in_folder(tmp_path / "b").public_key
+    stranger = LedgerSigner.in_folder(tmp_path / "stranger").public_key
 
-    with EvidenceLog.in_folder(tmp_path / "a", read_only=True) as reader:
+    with database.open(read_only=True) as reader:
         assert reader.verify().ok
         report = reader.verify(public_key=stranger)
 
     assert any("invalid signature" in p for p in report.problems)
 
 
-def test_the_database_refuses_updates_and_deletes(tmp_path: Path) -> None:
-    with EvidenceLog.in_folder(tmp_path) as log:
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_entries SET body = '{}'",
+        "DELETE FROM ledger_nodes WHERE level = 0",
+        "UPDATE ledger_heads SET timestamp = '2020-01-01T00:00:00.000Z'",
+    ],
+)
+def test_the_database_refuses_updates_and_deletes(database: LedgerDatabase, statement: str) -> None:
+    with database.open() as log:
         log.append(_bodies(1)[0])
-    with sqlite3.connect(tmp_path / "ledger.db") as db, pytest.raises(sqlite3.DatabaseError):
-        db.execute("UPDATE ledger_entries SET body = '{}'")
+        log.sign_head()
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        database.execute(statement)
+    with database.open() as log:
+        assert log.size == 1 and log.verify().ok
 
 
-def test_two_writers_on_one_database_interleave_without_losing_entries(tmp_path: Path) -> None:
-    first = EvidenceLog.in_folder(tmp_path)
-    second = EvidenceLog.in_folder(tmp_path)
+@pytest.mark.postgres
+def test_postgresql_refuses_truncate(postgres_url: str, tmp_path: Path) -> None:
+    database = LedgerDatabase(tmp_path, postgres_url)
+    with database.open() as log:
+        log.append(_bodies(1)[0])
+
+    for table in TABLES:
+        with pytest.raises(DBAPIError, match="append-only"):
+            database.execute(f"TRUNCATE {table}")
+
+
+def test_two_writers_on_one_database_interleave_without_losing_entries(
+    database: LedgerDatabase,
+) -> None:
+    first = database.open()
+    second = database.open()
     for i in range(6):
         (first if i % 2 else second).append({"kind": "test", "n": i})
     first.close()
     second.close()
 
-    with EvidenceLog.in_folder(tmp_path) as log:
+    with database.open() as log:
         assert sorted(e.body["n"] for e in log.entries()) == list(range(6))
         assert log.verify().ok
 
 
-def test_appends_survive_a_crash(tmp_path: Path) -> None:
+def test_appends_survive_a_crash(database: LedgerDatabase) -> None:
     script = (
         "import os, sys\n"
-        "from consent.ledger import EvidenceLog\n"
-        "log = EvidenceLog.in_folder(sys.argv[1])\n"
+        "from pathlib import Path\n"
+        "from consent.ledger import EvidenceLog, LedgerSigner\n"
+        "folder, url = Path(sys.argv[1]), sys.argv[2]\n"
+        "log = (EvidenceLog(url, signer=LedgerSigner.in_folder(folder)) if url\n"
+        "       else EvidenceLog.in_folder(folder))\n"
         "for i in range(3): log.append({'kind': 'test', 'n': i})\n"
         "os._exit(9)\n"  # no close, no flush at exit
     )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False)
+    command = [sys.executable, "-c", script, str(database.folder), database.postgres_url or ""]
+    done = subprocess.run(command, check=False)
     assert done.returncode == 9
 
-    with EvidenceLog.in_folder(tmp_path) as log:
+    with database.open() as log:
         assert log.size == 3 and log.verify().ok
 
 
-def test_evidence_ids_find_their_entry_and_nothing_else(tmp_path: Path) -> None:
-    with EvidenceLog.in_folder(tmp_path) as log:
+def test_evidence_ids_find_their_entry_and_nothing_else(database: LedgerDatabase) -> None:
+    with database.open() as log:
         entries = log.append_many(_bodies(4))
         assert log.find(entries[2].evidence_id).body == _bodies(4)[2]
         forged = f"ev-2-{entries[1].leaf_hash.hex()[:16]}"
@@ -153,15 +241,18 @@ def test_evidence_ids_find_their_entry_and_nothing_else(tmp_path: Path) -> None:
                 log.find(bad)
 
 
-def test_bad_appends_and_read_only_writes_are_refused(tmp_path: Path) -> None:
-    with EvidenceLog.in_folder(tmp_path) as log:
+def test_bad_appends_and_read_only_writes_are_refused(database: LedgerDatabase) -> None:
+    with database.open() as log:
         with pytest.raises(LedgerError, match="kind"):
             log.append({"n": 1})
         log.append({"kind": "test"})
     with (
-        EvidenceLog.in_folder(tmp_path, read_only=True) as reader,
+        database.open(read_only=True) as reader,
         pytest.raises(LedgerError, match="read-only"),
     ):
         reader.append({"kind": "test"})
+
+
+def test_a_folder_without_a_ledger_is_refused_read_only(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no ledger"):
         EvidenceLog.in_folder(tmp_path / "absent", read_only=True)
