@@ -17,13 +17,13 @@ import numpy as np
 
 from consent.eligibility import exclusion_reason
 from consent.grants import GrantState
+from consent.keys import write_private
 from consent.store import SQLiteConsentStore
 from models.federation import FederationSpec, ParticipantSpec
 from models.layout import commitment_salt_path
 from models.resolve import training_schema
 from models.schema import TabularSchema
 from models.tabular import TabularData, load_table
-from privacy._files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +129,7 @@ def data_commitment(data: TabularData) -> str:
     to an auditor (salt and data); nobody else learns anything from it."""
     path = commitment_salt_path()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, secrets.token_bytes(32), mode=0o600)
+        write_private(path, secrets.token_bytes(32))  # first writer wins, never replaced
     digest = hashlib.sha256(path.read_bytes())
     ids = np.asarray([str(i) for i in data.ids])
     order = np.argsort(ids, kind="stable")

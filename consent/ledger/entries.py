@@ -25,12 +25,13 @@ __all__ = [
     "KINDS",
     "Pseudonymizer",
     "consent_event_entry",
+    "review_request_entry",
     "scoring_decision_entry",
     "sha256_hex",
     "training_round_entry",
 ]
 
-KINDS: Final = ("consent_event", "scoring_decision", "training_round")
+KINDS: Final = ("consent_event", "review_request", "scoring_decision", "training_round")
 _KEY_FILE = "pseudonym-key"
 
 
@@ -149,3 +150,9 @@ def scoring_decision_entry(
         "reason": reason,
         "at": _utc(at),
     }
+
+
+def review_request_entry(*, decision: str, app: str, at: datetime) -> dict[str, Any]:
+    """A subject's request for a human review of a decision (PIPL Art. 24), by the
+    decision's evidence id."""
+    return {"kind": "review_request", "decision": decision, "app": app, "at": _utc(at)}

@@ -29,6 +29,7 @@ from consent.deps import ConsentedSubjects, ConsentGate, ScoringAsk
 from consent.eligibility import ConsentDecision
 from consent.errors import ConsentError, UnknownEvidenceError
 from consent.ledger.certificate import make_certificate
+from consent.ledger.entries import review_request_entry
 from consent.registry import ConsentRegistry
 
 from .catalog import ServedModel
@@ -265,6 +266,24 @@ def create_app(state: ServingState) -> FastAPI:
         if not mine:
             raise _error(404, "unknown_evidence", "no such evidence id")
         return make_certificate(state.consent.ledger, evidence_id)
+
+    @app.post("/v1/evidence/{evidence_id}/review", status_code=202, tags=["evidence"])
+    def request_review(
+        evidence_id: Annotated[str, Path(max_length=64)],
+        who: Annotated[Caller, Depends(caller)],
+    ) -> dict[str, str]:
+        """Record the subject's request for a human review of one of this app's decisions
+        (PIPL Art. 24); the answer is the request's own evidence id."""
+        needs("evidence:read", who)
+        try:
+            entry = state.consent.ledger.find(evidence_id)
+        except UnknownEvidenceError:
+            raise _error(404, "unknown_evidence", "no such evidence id") from None
+        if entry.body.get("kind") != "scoring_decision" or entry.body.get("app") != who.client_id:
+            raise _error(404, "unknown_evidence", "no such decision of this app")
+        body = review_request_entry(decision=evidence_id, app=who.client_id, at=_now())
+        (recorded,) = state.record_decisions([body])
+        return {"decision": evidence_id, "review_request": recorded}
 
     @app.get("/v1/ledger/head", tags=["evidence"])
     def ledger_head() -> dict[str, Any]:

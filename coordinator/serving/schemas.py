@@ -70,7 +70,8 @@ class ScoreResponse(BaseModel):
     grant_id: str
     evidence_id: str
     human_review: str = Field(
-        default="The subject may ask for a human review of this decision (PIPL Art. 24).",
+        default="The subject may ask for a human review of this decision (PIPL Art. 24): "
+        "POST /v1/evidence/{evidence_id}/review.",
     )
 
 

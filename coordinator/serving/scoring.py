@@ -69,8 +69,8 @@ def _scores(
     if not subjects:
         return np.zeros(0)
     if model.mode == "vertical":
-        first = answers[subjects[0]]
-        outputs = {p: np.array([a.outputs[s] for s in subjects]) for p, a in first.items()}
+        parties = answers[subjects[0]]
+        outputs = {p: np.array([answers[s][p].outputs[s] for s in subjects]) for p in parties}
         return model.combine(outputs)
     scores = np.empty(len(subjects))
     for k, s in enumerate(subjects):

@@ -68,9 +68,11 @@ def test_a_fresh_assertion_for_this_party_is_accepted_once(tmp_path: Path) -> No
     ],
 )
 def test_each_mismatch_is_refused_with_its_reason(
-    tmp_path: Path, token_overrides: dict[str, object], query_overrides: dict[str, object],
+    tmp_path: Path,
+    token_overrides: dict[str, object],
+    query_overrides: dict[str, object],
     reason: str,
-) -> None:  # fmt: skip
+) -> None:
     signer = _signer(tmp_path)
     verifier = AssertionVerifier(signer.public_key, audience="gov")
 
@@ -104,3 +106,25 @@ def test_the_key_file_is_private_and_reused(tmp_path: Path) -> None:
     assert (tmp_path / "coordinator" / "assertion-signing-key.pem.pub").read_text().strip() == (
         first.public_key
     )
+
+
+def test_processes_starting_together_end_up_with_one_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; from consent.assertions import AssertionSigner;"
+        "print(AssertionSigner.in_folder(Path(sys.argv[1])).public_key)"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / "k")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(6)
+    ]
+    keys = {run.communicate(timeout=60)[0].decode().strip() for run in runs}
+
+    assert all(run.returncode == 0 for run in runs)
+    assert len(keys) == 1 and keys == {_signer(tmp_path, "k").public_key}

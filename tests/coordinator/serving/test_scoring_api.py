@@ -4,6 +4,7 @@ at both parties over HTTP, reason codes and evidence. Consent behaviours are num
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,7 +232,10 @@ def test_tokens_scopes_and_quotas(served) -> None:  # type: ignore[no-untyped-de
     assert _score(client, {"Authorization": "Bearer x.y.z"}, SUBJECT).status_code == 401
 
 
-def test_batch_scores_the_consented_and_evidences_every_refusal(served) -> None:  # type: ignore[no-untyped-def]
+def test_batch_scores_the_consented_and_evidences_every_refusal(  # type: ignore[no-untyped-def]
+    served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coordinator.serving.scoring.CHUNK", 2)  # several calls per party
     svc, client, _ = served
     headers = _token(svc, client, "farmer-app")
     consented = [f"C1004{i:02d}" for i in range(5)]
@@ -342,3 +346,30 @@ def test_the_published_model_has_a_training_record_in_the_same_ledger(served) ->
     assert set(record["part_hashes"]) == {"bank", "gov"} == set(record["data_commitments"])
     assert record["participants"] == ["bank", "gov"]
     assert ledger.verify().ok
+
+
+def test_a_subject_can_ask_for_human_review_of_a_decision(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    ours = _token(svc, client, "farmer-app")
+    theirs = _token(svc, client, "other-lender", institution="other-bank")
+    _grant(client, ours, "C100330")
+    decision = _score(client, ours, "C100330").json()["evidence_id"]
+
+    asked = client.post(f"/v1/evidence/{decision}/review", headers=ours)  # behaviour 12
+
+    assert asked.status_code == 202
+    body = svc.state.consent.ledger.find(asked.json()["review_request"]).body
+    assert body["decision"] == decision and body["kind"] == "review_request"
+    assert client.post(f"/v1/evidence/{decision}/review", headers=theirs).status_code == 404
+
+
+def test_no_subject_id_reaches_the_logs(served, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    _grant(client, headers, "C100340")
+    with caplog.at_level(logging.DEBUG):
+        assert _score(client, headers, "C100340").status_code == 200
+        assert _score(client, headers, "C100341").status_code == 403  # behaviour 13
+
+    assert caplog.records
+    assert not [r for r in caplog.records if "C10034" in r.getMessage()]
