@@ -82,10 +82,11 @@ class FanOut:
         self.refresh_s = 30.0
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        """Close the connections this fan-out opened (an injected client is its owner's to
+        close); a later call opens new ones."""
         if self._session is not None:
-            await self._session.close()
+            session, self._session = self._session, None
+            await session.close()
 
     async def _post(self, url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
         """POST JSON with a bearer token; the status and the decoded JSON (or text)."""
