@@ -116,31 +116,26 @@ def create_app(state: ServingState) -> FastAPI:
             raise _error(404, "unknown_model", f"no servable model {model!r}: GET /v1/models")
         return found
 
-    async def single_ask(
-        model: ModelName, body: ScoreRequest, who: Annotated[Caller, Depends(caller)]
-    ) -> ScoringAsk:
+    def ask_for(model: str, who: Caller, subject_ids: tuple[str, ...], body: object) -> ScoringAsk:
         found = served_for(model, who)
         return ScoringAsk(
             app=who.client_id,
             institution=who.institution,
             model=found.name,
             categories=found.categories,
-            subject_ids=(body.subject_id,),
+            subject_ids=subject_ids,
             request=body,
         )
+
+    async def single_ask(
+        model: ModelName, body: ScoreRequest, who: Annotated[Caller, Depends(caller)]
+    ) -> ScoringAsk:
+        return ask_for(model, who, (body.subject_id,), body)
 
     async def batch_ask(
         model: ModelName, body: BatchRequest, who: Annotated[Caller, Depends(caller)]
     ) -> ScoringAsk:
-        found = served_for(model, who)
-        return ScoringAsk(
-            app=who.client_id,
-            institution=who.institution,
-            model=found.name,
-            categories=found.categories,
-            subject_ids=tuple(dict.fromkeys(body.subject_ids)),
-            request=body,
-        )
+        return ask_for(model, who, tuple(dict.fromkeys(body.subject_ids)), body)
 
     def refused(ask: ScoringAsk, subject: str, decision: ConsentDecision) -> str | None:
         reason = decision.reason or "never_granted"

@@ -159,36 +159,25 @@ async def score_batch(
     scored = [s for s in subjects if s in answers]
     scores = _scores(model, scored, answers)
     at = consented.at
-    decisions: list[dict[str, Any]] = []
-    for s, p in zip(scored, scores, strict=True):
-        decisions.append(
-            state.decision(
-                app=consented.ask.app,
-                model=model.name,
-                version=model.version,
-                subject_id=s,
-                request_id=body.request_id,
-                at=at,
-                score=float(p),
-                grant_id=consented.grants[s],
-                outcome="scored",
-            )
+
+    def decision(subject: str, **outcome: Any) -> dict[str, Any]:
+        return state.decision(
+            app=consented.ask.app,
+            model=model.name,
+            version=model.version,
+            subject_id=subject,
+            request_id=body.request_id,
+            at=at,
+            **outcome,
         )
-    for s, reason in consented.refused.items():
-        decisions.append(
-            state.decision(
-                app=consented.ask.app,
-                model=model.name,
-                version=model.version,
-                subject_id=s,
-                request_id=body.request_id,
-                at=at,
-                score=None,
-                grant_id=None,
-                outcome="refused",
-                reason=reason,
-            )
-        )
+
+    decisions = [
+        decision(s, score=float(p), grant_id=consented.grants[s], outcome="scored")
+        for s, p in zip(scored, scores, strict=True)
+    ] + [
+        decision(s, score=None, grant_id=None, outcome="refused", reason=reason)
+        for s, reason in consented.refused.items()
+    ]
     evidence = await state.writer.append(decisions)
     state.metrics.decisions.labels(model.name, "scored").inc(len(scored))
     state.metrics.decisions.labels(model.name, "refused").inc(len(consented.refused))

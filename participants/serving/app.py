@@ -84,6 +84,26 @@ def create_participant_app(
     def readyz() -> dict[str, Any]:
         return {"status": "ready", "models": {m: p.version for m, p in parts.items()}}
 
+    def checked_part(model: str, token: str, *, subject_ids: list[str], purpose: str) -> ServedPart:
+        """The part of ``model``, once the assertion allows ``purpose`` for these subjects."""
+        part = parts.get(model)
+        if part is None:
+            raise HTTPException(status_code=404, detail={"reason": "unknown_model"})
+        try:
+            verifier.verify(
+                token,
+                subject_ids=subject_ids,
+                purpose=purpose,
+                categories=part.categories,
+                model=model,
+            )
+        except AssertionRefusedError as exc:
+            logger.warning("refused a %s request for %s: %s", purpose, model, exc.reason)
+            raise HTTPException(
+                status_code=403, detail={"reason": exc.reason, "message": str(exc)}
+            ) from None
+        return part
+
     @app.post(
         "/v1/partial/{model}",
         response_model=PartialResponse,
@@ -94,22 +114,7 @@ def create_participant_app(
         request: PartialRequest,
         token: Annotated[str, Depends(_bearer)],
     ) -> PartialResponse:
-        part = parts.get(model)
-        if part is None:
-            raise HTTPException(status_code=404, detail={"reason": "unknown_model"})
-        try:
-            verifier.verify(
-                token,
-                subject_ids=request.subject_ids,
-                purpose=SCORING_PURPOSE,
-                categories=part.categories,
-                model=model,
-            )
-        except AssertionRefusedError as exc:
-            logger.warning("refused a partial-inference request for %s: %s", model, exc.reason)
-            raise HTTPException(
-                status_code=403, detail={"reason": exc.reason, "message": str(exc)}
-            ) from None
+        part = checked_part(model, token, subject_ids=request.subject_ids, purpose=SCORING_PURPOSE)
         result = part.infer(request.subject_ids, explain=request.explain)
         return PartialResponse(
             party=party,
@@ -131,21 +136,7 @@ def create_participant_app(
         request: DirectoryRequest,
         token: Annotated[str, Depends(_bearer)],
     ) -> DirectoryResponse:
-        part = parts.get(model)
-        if part is None:
-            raise HTTPException(status_code=404, detail={"reason": "unknown_model"})
-        try:
-            verifier.verify(
-                token,
-                subject_ids=[],
-                purpose=DIRECTORY_PURPOSE,
-                categories=part.categories,
-                model=model,
-            )
-        except AssertionRefusedError as exc:
-            raise HTTPException(
-                status_code=403, detail={"reason": exc.reason, "message": str(exc)}
-            ) from None
+        part = checked_part(model, token, subject_ids=[], purpose=DIRECTORY_PURPOSE)
         return DirectoryResponse(pseudonyms=part.pseudonyms(bytes.fromhex(request.key)))
 
     return app
