@@ -320,7 +320,6 @@ def serve(
 
 
 def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None) -> None:
-    import uvicorn
 
     from consent.assertions import AssertionSigner
     from coordinator.serving.app import create_app
@@ -344,8 +343,7 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
         app_, models = node_app(party=name, registry=root / "runs" / "registry",
                                 federations=federations, coordinator_key=key)  # fmt: skip
         console.print(f"node {name}: {', '.join(models) or 'nothing'} at {endpoints[name]}")
-        servers.append(uvicorn.Server(uvicorn.Config(app_, host=host, port=node_port + k,
-                                                     log_level="warning")))  # fmt: skip
+        servers.append(_server(app_, host=host, port=node_port + k))
     if only not in (None, "api"):
         _run_servers(servers)
         return
@@ -354,8 +352,7 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
     state = ServingState.from_settings(settings)
     for name, reason in state.catalog.skipped.items():
         console.print(f"[yellow]not serving {name}[/]: {reason}")
-    servers.append(uvicorn.Server(uvicorn.Config(create_app(state), host=host, port=port,
-                                                 log_level="warning")))  # fmt: skip
+    servers.append(_server(create_app(state), host=host, port=port))
     console.print(
         f"Scoring API: http://{host}:{port}/docs (models: {', '.join(state.catalog.models)})\n"
         f"Ledger key:  {state.consent.ledger.sign_head().public_key}\n"
@@ -364,6 +361,16 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
     )
 
     _run_servers(servers)
+
+
+def _server(app: Any, *, host: str, port: int) -> Any:
+    """A uvicorn server for ``app``: warnings only, no access log (Prometheus counts
+    requests; a log line per request would cost more CPU than a consent check)."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    )
 
 
 def _run_servers(servers: list[Any]) -> None:

@@ -30,7 +30,7 @@ from .common import (
     progress,
     quiet_logging,
 )
-from .report import render
+from .report import merge_note, render, splice
 
 
 def _parts(values: list[str] | None) -> list[str]:
@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     parts = _parts(args.only)
     full = not args.quick and parts == list(PARTS)
+    if args.merge and (args.quick or full):
+        raise SystemExit("--merge needs --only PART and a non-quick run")
+    merge_into = args.markdown or ROOT / "BENCHMARKS.md"
+    previous = DEFAULT_OUT / "results.json"
+    if args.merge and not previous.exists() and not merge_into.exists():
+        raise SystemExit(
+            f"--merge: neither {previous} nor {merge_into} exists: run `python -m bench`"
+        )
     out_dir: Path = args.out_dir.resolve()
     markdown_path = args.markdown or (ROOT / "BENCHMARKS.md" if full else out_dir / "BENCHMARKS.md")
     command = "python -m bench" + (
@@ -133,16 +141,27 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "errors": errors,
     }
-    if args.merge:
-        if args.quick or full:
-            raise SystemExit("--merge needs --only PART and a non-quick run")
-        document = _merged(document, DEFAULT_OUT / "results.json")
-        out_dir, markdown_path = DEFAULT_OUT, args.markdown or ROOT / "BENCHMARKS.md"
+    workers = os.cpu_count() or 1
+    spliced = None
+    if args.merge and previous.exists():
+        document = _merged(document, previous)
+        out_dir, markdown_path = DEFAULT_OUT, merge_into
+    elif args.merge:
+        # No earlier results here (a fresh clone): replace this run's parts in the
+        # committed BENCHMARKS.md and keep the rest of it as its own run wrote it.
+        markdown_path = merge_into
+        update = _update(document)
+        spliced = splice(
+            merge_into.read_text(encoding="utf-8"),
+            render(document, workers=workers),
+            parts,
+            merge_note(update),
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.json"
     results_path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    markdown_path.write_text(render(document, workers=os.cpu_count() or 1), encoding="utf-8")
+    markdown_path.write_text(spliced or render(document, workers=workers), encoding="utf-8")
     progress(f"wrote {results_path} and {markdown_path}")
     progress(f"total {total:.0f} s ({total / 60:.1f} min)")
     return 1 if errors else 0
@@ -159,13 +178,19 @@ def _merged(document: dict[str, Any], previous_path: Path) -> dict[str, Any]:
     merged["total_s"] = sum(merged["part_s"].values())
     merged["errors"] = {**{k: v for k, v in previous.get("errors", {}).items()
                            if k not in document["parts"]}, **document["errors"]}  # fmt: skip
-    merged["updates"] = [*previous.get("updates", []), {
-        "parts": document["parts"], "command": document["command"],
-        "date_utc": document["machine"]["date_utc"],
-        "load_average": [document["machine"]["load_average_at_start"],
-                         document["machine"]["load_average_at_end"]],
-    }]  # fmt: skip
+    merged["updates"] = [*previous.get("updates", []), _update(document)]
     return merged
+
+
+def _update(document: dict[str, Any]) -> dict[str, Any]:
+    """What a merge note says of this run."""
+    machine = document["machine"]
+    return {
+        "parts": document["parts"],
+        "command": document["command"],
+        "date_utc": machine["date_utc"],
+        "load_average": [machine["load_average_at_start"], machine["load_average_at_end"]],
+    }
 
 
 #: The module of each part (``bench.<module>``), imported only when the part runs.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .common import fmt, table, verdict
@@ -187,11 +188,7 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         "at the end), so absolute seconds move from run to run; runs that are compared were "
         "made back to back in the same process.",
         "",
-        *[
-            f"Parts re-run later and merged in: {', '.join(u['parts'])} on {u['date_utc']} "
-            f"(`{u['command']}`, load average {u['load_average'][0]} to {u['load_average'][1]})."
-            for u in document.get("updates", [])
-        ],
+        *[merge_note(u) for u in document.get("updates", [])],
         "",
         "## Targets",
         "",
@@ -255,4 +252,60 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         "`bench/out/results.json`.",
         "",
     ]
+    return "\n".join(lines)
+
+
+def merge_note(update: dict[str, Any]) -> str:
+    """The line that says which parts were re-run later and merged in."""
+    return (
+        f"Parts re-run later and merged in: {', '.join(update['parts'])} on {update['date_utc']} "
+        f"(`{update['command']}`, load average {update['load_average'][0]} to "
+        f"{update['load_average'][1]})."
+    )
+
+
+def _section(markdown: str, part: str) -> tuple[int, int] | None:
+    """Where the section of ``part`` starts and ends in a rendered document."""
+    found = re.search(rf"^## [^\n]*\(`{re.escape(part)}`\)$", markdown, flags=re.MULTILINE)
+    if found is None:
+        return None
+    following = re.compile(r"^## ", flags=re.MULTILINE).search(markdown, found.end())
+    return found.start(), following.start() if following else len(markdown)
+
+
+def splice(existing: str, fresh: str, parts: list[str], note: str) -> str:
+    """``existing`` (BENCHMARKS.md of an earlier run) with the sections and target rows of
+    ``parts`` replaced by those of ``fresh`` (this run's rendering), and ``note`` added to
+    the merge notes; the rest of ``existing`` is kept as it was."""
+    out = existing
+    for part in parts:
+        new = _section(fresh, part)
+        if new is None:  # the part failed: keep the earlier figures
+            continue
+        old = _section(out, part)
+        text = fresh[new[0] : new[1]]
+        if old is None:
+            machine = out.index("## Machine")
+            out = out[:machine] + text + out[machine:]
+        else:
+            out = out[: old[0]] + text + out[old[1] :]
+
+    def is_row(line: str) -> bool:
+        return any(line.startswith(f"| {part}:") for part in parts)
+
+    lines = out.split("\n")
+    rows = [line for line in fresh.split("\n") if is_row(line)]
+    if rows:
+        at = next((k for k, line in enumerate(lines) if is_row(line)), None)
+        if at is None:  # after the targets table's last row
+            start = lines.index("## Targets")
+            at = next(k for k in range(start + 4, len(lines)) if not lines[k].startswith("|"))
+        lines = (
+            [line for line in lines[:at] if not is_row(line)]
+            + rows
+            + [line for line in lines[at:] if not is_row(line)]
+        )
+    notes = [k for k, line in enumerate(lines) if line.startswith("Parts re-run later")]
+    at = notes[-1] + 1 if notes else lines.index("## Targets") - 1
+    lines.insert(at, note)
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -137,6 +138,19 @@ def _start(root: Path, only: str, env: dict[str, str]) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def _require_free(ports: list[int]) -> None:
+    """Refuse to start if another server holds a port (its answers would be measured)."""
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise BenchError(
+                    f"port {port} is in use on 127.0.0.1: stop the server holding it "
+                    "(another `fedrisk serve`?) and run the benchmark again"
+                ) from None
+
+
 def _wait_ready(url: str, process: subprocess.Popen[bytes], *, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -210,6 +224,7 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
         "bench-app", institution=INSTITUTION, scopes=["score:*"], rate_per_s=10_000, burst=10_000
     )
     names = node_names(sorted(root.glob("*federation.toml")))
+    _require_free([API_PORT, *(NODE_PORT + k for k in range(len(names)))])
     processes = [
         (f"http://127.0.0.1:{NODE_PORT + k}", _start(root, n, env)) for k, n in enumerate(names)
     ]

@@ -13,6 +13,7 @@ from rich.console import Console
 from consent.errors import ConsentError
 from consent.ledger import EvidenceLog
 from consent.ledger.certificate import certificate_text, make_certificate, verify_certificate
+from consent.ledger.retention import purge_expired
 from consent.ledger.signing import PUBLIC_FILE
 
 app = typer.Typer(no_args_is_help=True)
@@ -106,6 +107,32 @@ def check(
     typer.echo(certificate_text(document, result))
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+@ledger_cli.command()
+def purge(
+    ledger: LedgerOption = DEFAULT_LEDGER,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be purged; change nothing.")
+    ] = False,
+) -> None:
+    """Delete scoring decisions and review requests older than five years (negative credit
+    information, REFERENCE.md behaviour 13); their leaf hashes and every proof stay."""
+    try:
+        with EvidenceLog.in_folder(ledger) as log:
+            report = purge_expired(log, dry_run=dry_run)
+    except ConsentError as exc:
+        raise _fail(str(exc)) from None
+    cutoff = report.cutoff.date().isoformat()
+    if report.dry_run:
+        typer.echo(f"would purge {report.purged} entries from before {cutoff}; {report.kept} kept")
+    elif report.record is None:
+        typer.echo(f"nothing to purge: no decision before {cutoff} ({report.kept} kept)")
+    else:
+        typer.echo(
+            f"purged {report.purged} entries from before {cutoff} ({report.kept} kept); "
+            f"purge record {report.record}"
+        )
 
 
 @ledger_cli.command()

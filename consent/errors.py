@@ -7,6 +7,7 @@ __all__ = [
     "GrantAlreadyWithdrawnError",
     "InvalidGrantError",
     "LedgerError",
+    "PurgedEvidenceError",
     "UnknownEvidenceError",
     "UnknownGrantError",
 ]
@@ -34,3 +35,7 @@ class LedgerError(ConsentError):
 
 class UnknownEvidenceError(LedgerError, KeyError):
     """An evidence id names no entry of this ledger."""
+
+
+class PurgedEvidenceError(UnknownEvidenceError):
+    """The entry an evidence id names was purged at the end of its retention period."""

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     func,
     select,
@@ -53,6 +54,7 @@ from consent.grants import (
     apply_event,
     current_grants,
     ensure_utc,
+    states_by_subject,
 )
 from consent.sqlite import sqlite_engine
 
@@ -67,6 +69,11 @@ class ConsentStore(ABC):
     Backends implement :meth:`events`, :meth:`_states_for` and :meth:`_write`; everything else
     is shared, so a contract test over all backends checks one behaviour.
     """
+
+    #: Whether a consent check may run on a server's event loop: true where a read is a
+    #: local, sub-millisecond lookup (memory, an SQLite file); a networked database is read
+    #: from a worker thread so that a slow server stalls only its own requests.
+    reads_inline: bool = True
 
     @abstractmethod
     def events(self) -> list[GrantEvent]:
@@ -171,9 +178,7 @@ class ConsentStore(ABC):
     def subject_states(self, subject_id: str) -> list[GrantState]:
         """Every grant of one subject with its current state, in log order (reads only that
         subject's events: the per-request consent check)."""
-        ids = self._grant_ids_of(subject_id)
-        states = self._states_for(ids)
-        return [states[i] for i in ids if i in states]
+        return self._subject_states_many([subject_id]).get(SubjectId(subject_id), [])
 
     def decide_many(
         self,
@@ -184,14 +189,13 @@ class ConsentStore(ABC):
         at: datetime,
         institution: str | None = None,
     ) -> dict[str, ConsentDecision]:
-        """:meth:`decide` for many subjects, reading their events in a few batched queries
-        (portfolio scoring)."""
+        """:meth:`decide` for many subjects, reading only their events, in batched queries
+        (one per subject for a single-subject call: the scoring API's check)."""
         wanted = frozenset(categories)
-        ids_by_subject = self._grant_ids_of_many(subject_ids)
-        states = self._states_for({g for ids in ids_by_subject.values() for g in ids})
+        found = self._subject_states_many(subject_ids)
         return {
             s: decide(
-                [states[g] for g in ids_by_subject.get(s, []) if g in states],
+                found.get(SubjectId(s), []),
                 purpose=purpose,
                 categories=wanted,
                 at=at,
@@ -200,9 +204,11 @@ class ConsentStore(ABC):
             for s in dict.fromkeys(subject_ids)
         }
 
-    def _grant_ids_of_many(self, subject_ids: Sequence[str]) -> dict[str, list[GrantId]]:
-        """Grant ids per subject; backends with a query language override this."""
-        return {s: self._grant_ids_of(s) for s in dict.fromkeys(subject_ids)}
+    def _subject_states_many(self, subject_ids: Sequence[str]) -> dict[SubjectId, list[GrantState]]:
+        """Each subject's grants in their current state, in log order; backends with a query
+        language override this with one query per chunk of subjects."""
+        ids = [g for s in dict.fromkeys(subject_ids) for g in self._grant_ids_of(s)]
+        return states_by_subject(self._states_for(ids))
 
     def decide(
         self,
@@ -336,6 +342,24 @@ for _statement in (
 _ID_CHUNK = 500
 
 
+def _events_of_grants_of(subjects: Any) -> Any:
+    """Every event of the grants given by ``subjects`` (granted rows name the subject,
+    withdrawals only the grant), in log order: one statement, built once, so that the
+    per-request consent check costs one indexed query and no SQL compilation."""
+    granted = select(_events_table.c.grant_id).where(subjects, _events_table.c.kind == "granted")
+    return (
+        select(_events_table)
+        .where(_events_table.c.grant_id.in_(granted.scalar_subquery()))
+        .order_by(_events_table.c.seq)
+    )
+
+
+_ONE_SUBJECT_EVENTS = _events_of_grants_of(_events_table.c.subject_id == bindparam("subject"))
+_SUBJECTS_EVENTS = _events_of_grants_of(
+    _events_table.c.subject_id.in_(bindparam("subjects", expanding=True))
+)
+
+
 _GRANT_COLUMNS = (
     "subject_id",
     "institution",
@@ -387,6 +411,8 @@ def _row_event(row: Any) -> GrantEvent:
 class SQLAlchemyConsentStore(ConsentStore):
     """Consent log in a SQL database reached through SQLAlchemy (SQLite, PostgreSQL)."""
 
+    reads_inline = False
+
     def __init__(self, url_or_engine: str | Engine) -> None:
         self._engine = (
             create_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
@@ -434,22 +460,18 @@ class SQLAlchemyConsentStore(ConsentStore):
         with self._engine.connect() as conn:
             return [GrantId(row.grant_id) for row in conn.execute(query)]
 
-    def _grant_ids_of_many(self, subject_ids: Sequence[str]) -> dict[str, list[GrantId]]:
+    def _subject_states_many(self, subject_ids: Sequence[str]) -> dict[SubjectId, list[GrantState]]:
         subjects = sorted(set(subject_ids))
-        found: dict[str, list[GrantId]] = {}
+        rows: list[Any] = []
         with self._engine.connect() as conn:
-            for start in range(0, len(subjects), _ID_CHUNK):
-                query = (
-                    select(_events_table.c.subject_id, _events_table.c.grant_id)
-                    .where(
-                        _events_table.c.subject_id.in_(subjects[start : start + _ID_CHUNK]),
-                        _events_table.c.kind == "granted",
-                    )
-                    .order_by(_events_table.c.seq)
-                )
-                for row in conn.execute(query):
-                    found.setdefault(row.subject_id, []).append(GrantId(row.grant_id))
-        return found
+            if len(subjects) == 1:
+                rows.extend(conn.execute(_ONE_SUBJECT_EVENTS, {"subject": subjects[0]}))
+            else:
+                for start in range(0, len(subjects), _ID_CHUNK):
+                    chunk = subjects[start : start + _ID_CHUNK]
+                    rows.extend(conn.execute(_SUBJECTS_EVENTS, {"subjects": chunk}))
+        rows.sort(key=lambda row: row.seq)
+        return states_by_subject(current_grants(_row_event(row) for row in rows))
 
     def _write(self, events: Sequence[GrantEvent]) -> None:
         try:
@@ -465,6 +487,8 @@ class SQLAlchemyConsentStore(ConsentStore):
 
 class SQLiteConsentStore(SQLAlchemyConsentStore):
     """The embedded default: one SQLite file, created on first use."""
+
+    reads_inline = True
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

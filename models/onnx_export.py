@@ -26,12 +26,12 @@ from typing import Literal, cast
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
 from .errors import ExportError
 from .nets import build_network, network_config, unwrap_module
+from .ort_sessions import cpu_session
 
 __all__ = [
     "INPUT_NAME",
@@ -159,10 +159,10 @@ def _export_copy(model: nn.Module, *, n_features: int) -> nn.Module:
 class OnnxModel:
     """An exported risk model loaded in ONNX Runtime on the CPU."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, threads: int | None = None) -> None:
         self.path = path
         try:
-            self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self._session = cpu_session(str(path), threads=threads)
         except Exception as exc:  # onnxruntime raises its own unexported exception types
             raise ExportError(f"cannot load ONNX model {path}: {exc}") from exc
         inputs = self._session.get_inputs()

@@ -20,6 +20,7 @@ E     20 % and above
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import time
@@ -37,7 +38,7 @@ from .registry import ModelRegistry
 from .schema import TabularSchema
 from .tabular import load_table
 
-__all__ = ["RISK_BANDS", "ScoreSummary", "risk_bands", "score_file"]
+__all__ = ["RISK_BANDS", "ScoreSummary", "risk_band", "risk_bands", "score_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ RISK_BANDS: Final[tuple[tuple[str, float], ...]] = (
 )
 
 _BAND_NAMES: Final = np.array([band for band, _ in RISK_BANDS])
-_CUTOFFS: Final = np.array([bound for _, bound in RISK_BANDS[:-1]])
+_BOUNDS: Final = tuple(bound for _, bound in RISK_BANDS[:-1])
+_CUTOFFS: Final = np.array(_BOUNDS)
 _OUTPUT_COLUMNS: Final = ("id", "score", "band")
 
 
@@ -67,6 +69,13 @@ class ScoreSummary:
     mean_score: float
     output_path: Path
     duration_s: float
+
+
+def risk_band(probability: float) -> str:
+    """The risk band letter of one probability (what :func:`risk_bands` gives for each)."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError("probabilities must lie in [0, 1]")
+    return RISK_BANDS[bisect.bisect_right(_BOUNDS, probability)][0]
 
 
 def risk_bands(probabilities: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .errors import ExportError
 from .onnx_export import INPUT_NAME, OUTPUT_NAME
+from .ort_sessions import cpu_session
 
 __all__ = [
     "PART_OUTPUT",
@@ -156,20 +157,20 @@ def model_proto(graph: onnx.GraphProto, metadata: Mapping[str, str]) -> onnx.Mod
     return model
 
 
-def _session(model: onnx.ModelProto | Path) -> ort.InferenceSession:
+def _session(model: onnx.ModelProto | Path, threads: int | None) -> ort.InferenceSession:
     data = (
         model.SerializeToString()
         if isinstance(model, onnx.ModelProto)
         else Path(model).read_bytes()
     )
-    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return cpu_session(data, threads=threads)
 
 
 class PartScorer:
     """One party's part, loaded once (an ONNX Runtime session): its output on demand."""
 
-    def __init__(self, model: onnx.ModelProto | Path) -> None:
-        self._session = _session(model)
+    def __init__(self, model: onnx.ModelProto | Path, *, threads: int | None = None) -> None:
+        self._session = _session(model, threads)
         (shape,) = (i.shape for i in self._session.get_inputs())
         self.n_features = int(shape[1])
         (out,) = (o.shape for o in self._session.get_outputs())
@@ -196,8 +197,8 @@ class PartScorer:
 class Combiner:
     """The coordinator's combiner, loaded once: scores from every party's part output."""
 
-    def __init__(self, model: onnx.ModelProto | Path) -> None:
-        self._session = _session(model)
+    def __init__(self, model: onnx.ModelProto | Path, *, threads: int | None = None) -> None:
+        self._session = _session(model, threads)
         inputs = self._session.get_inputs()
         self.parties = tuple(i.name for i in inputs)
         self._widths = {i.name: int(i.shape[1]) for i in inputs}

@@ -29,6 +29,7 @@ __all__ = [
     "scoring_decision_entry",
     "sha256_hex",
     "training_round_entry",
+    "utc_timestamp",
 ]
 
 KINDS: Final = ("consent_event", "review_request", "scoring_decision", "training_round")
@@ -40,7 +41,8 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
-def _utc(at: datetime) -> str:
+def utc_timestamp(at: datetime) -> str:
+    """``at`` as the ledger writes times: UTC, milliseconds, ``Z``."""
     return ensure_utc(at, name="at").isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -73,7 +75,7 @@ def consent_event_entry(
         "kind": "consent_event",
         "event": event.kind,
         "grant_id": event.grant_id,
-        "at": _utc(event.at),
+        "at": utc_timestamp(event.at),
     }
     grant = event.grant
     if grant is not None:
@@ -82,8 +84,8 @@ def consent_event_entry(
             institution=grant.institution,
             purpose=grant.purpose,
             categories=sorted(grant.categories),
-            starts_at=_utc(grant.starts_at),
-            expires_at=None if grant.expires_at is None else _utc(grant.expires_at),
+            starts_at=utc_timestamp(grant.starts_at),
+            expires_at=None if grant.expires_at is None else utc_timestamp(grant.expires_at),
             evidence_hash=grant.evidence_hash,
             channel=grant.channel,
             receipt_hash=receipt_hash,
@@ -116,7 +118,7 @@ def training_round_entry(
         "participants": sorted(participants),
         "epsilon": {k: float(v) for k, v in sorted(epsilon.items())},
         "data_commitments": dict(sorted(data_commitments.items())),
-        "at": _utc(at),
+        "at": utc_timestamp(at),
     }
 
 
@@ -148,11 +150,11 @@ def scoring_decision_entry(
         "app": app,
         "outcome": outcome,
         "reason": reason,
-        "at": _utc(at),
+        "at": utc_timestamp(at),
     }
 
 
 def review_request_entry(*, decision: str, app: str, at: datetime) -> dict[str, Any]:
     """A subject's request for a human review of a decision (PIPL Art. 24), by the
     decision's evidence id."""
-    return {"kind": "review_request", "decision": decision, "app": app, "at": _utc(at)}
+    return {"kind": "review_request", "decision": decision, "app": app, "at": utc_timestamp(at)}

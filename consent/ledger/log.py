@@ -6,6 +6,12 @@ pseudonyms only). The database keeps the bodies and the hash of every perfect al
 loses at most the append in flight and any root or proof costs one batched lookup. Signed tree
 heads (:mod:`consent.ledger.signing`) are stored too. :meth:`EvidenceLog.verify` recomputes
 everything from the bodies: a changed, removed or reordered entry, node or head is found.
+
+The one sanctioned removal is a retention purge (:mod:`consent.ledger.retention`): the body
+of an entry past its retention period is deleted, its leaf hash stays, so the tree, every
+signed head and every other entry's proofs are unchanged. The purge is itself an entry of
+the log naming what it removed, and the database refuses to delete a body that no recorded
+purge covers.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from consent.errors import LedgerError, UnknownEvidenceError
+from consent.errors import LedgerError, PurgedEvidenceError, UnknownEvidenceError
 from consent.ledger import merkle
 from consent.ledger.signing import LedgerSigner, TreeHead, verify_head
 from consent.sqlite import sqlite_engine
@@ -73,11 +79,41 @@ _heads = Table(
     Column("public_key", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
 )
+#: Entries whose body a retention purge removed, and the purge entry that did.
+_purges = Table(
+    "ledger_purges",
+    _metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("purge_entry", Integer, nullable=False),
+)
 # Append-only in the database itself, not only in this code: SQLite triggers, and in
 # PostgreSQL a trigger function that raises (TRUNCATE too, which skips row triggers);
-# verify() still catches a change made by anyone who drops them.
-for _table in (_entries, _nodes, _heads):
+# verify() still catches a change made by anyone who drops them. The one exception: an
+# entry's body may be deleted once a purge of it is recorded (the same transaction).
+_PURGED_ONLY = "EXISTS (SELECT 1 FROM ledger_purges WHERE ledger_purges.idx = OLD.idx)"
+_SQLITE_ENTRY_DELETE = (
+    "CREATE TRIGGER IF NOT EXISTS ledger_entries_no_delete BEFORE DELETE ON ledger_entries "
+    f"WHEN NOT {_PURGED_ONLY} "
+    "BEGIN SELECT RAISE(ABORT, 'ledger_entries is append-only (bodies go by purge only)'); END"
+)
+_PG_ENTRY_DELETE = (
+    "CREATE OR REPLACE FUNCTION ledger_entries_purged_only() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN "
+    f"IF NOT {_PURGED_ONLY} THEN "
+    "RAISE EXCEPTION 'ledger_entries is append-only (bodies go by purge only)' "
+    "USING ERRCODE = 'restrict_violation'; END IF; RETURN OLD; END $$",
+    "CREATE OR REPLACE TRIGGER ledger_entries_purged_only BEFORE DELETE ON ledger_entries "
+    "FOR EACH ROW EXECUTE FUNCTION ledger_entries_purged_only()",
+)
+for _table in (_entries, _nodes, _heads, _purges):
     for _operation in ("UPDATE", "DELETE"):
+        if _table is _entries and _operation == "DELETE":
+            sa_event.listen(
+                _table,
+                "after_create",
+                DDL(_SQLITE_ENTRY_DELETE).execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
+            )
+            continue
         sa_event.listen(
             _table,
             "after_create",
@@ -93,8 +129,9 @@ for _table in (_entries, _nodes, _heads):
         f"RAISE EXCEPTION '{_table.name} is append-only' USING ERRCODE = 'restrict_violation'; "
         "END $$",
         f"CREATE TRIGGER {_table.name}_append_only "
-        f"BEFORE UPDATE OR DELETE OR TRUNCATE ON {_table.name} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {_table.name}_append_only()",
+        f"BEFORE UPDATE OR {'' if _table is _entries else 'DELETE OR '}TRUNCATE "
+        f"ON {_table.name} FOR EACH STATEMENT EXECUTE FUNCTION {_table.name}_append_only()",
+        *(_PG_ENTRY_DELETE if _table is _entries else ()),
     ):
         sa_event.listen(
             _table,
@@ -104,6 +141,8 @@ for _table in (_entries, _nodes, _heads):
 
 #: Keys per IN query (SQLite caps bound parameters per statement).
 _CHUNK = 400
+#: The kind of a retention purge's own entry (:mod:`consent.ledger.retention`).
+PURGE_KIND = "retention_purge"
 
 
 def canonical_json(body: Mapping[str, Any]) -> bytes:
@@ -165,6 +204,7 @@ class EvidenceLog:
         self._signer = signer
         try:
             _metadata.create_all(self._engine)
+            _upgrade_delete_guard(self._engine)
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot open the ledger database ({type(exc).__name__})") from exc
         self._size = 0
@@ -200,7 +240,7 @@ class EvidenceLog:
 
     def _reload(self) -> None:
         with self._engine.connect() as conn:
-            size = conn.execute(select(func.count()).select_from(_entries)).scalar_one()
+            size = _leaf_count(conn)
             keys = set(merkle.perfect_ranges(0, size))
             self._peaks = {level: h for (level, _), h in self._fetch(conn, keys).items()}
         self._size = size
@@ -267,17 +307,28 @@ class EvidenceLog:
         """Append entries in order, all or none, in one transaction."""
         if self._signer is None:
             raise LedgerError("this ledger was opened read-only")
+        return self._append_retrying(bodies)
+
+    def _append_retrying(
+        self,
+        bodies: Sequence[Mapping[str, Any]],
+        then: Callable[[Any, list[Entry]], None] | None = None,
+    ) -> list[Entry]:
         for attempt in range(5):
             with self._lock:
                 try:
-                    return self._append(bodies)
+                    return self._append(bodies, then)
                 except IntegrityError:
                     # Another process appended first: catch up with its entries, try again.
                     logger.info("ledger append raced another writer (attempt %d)", attempt)
                     self._reload()
         raise LedgerError("ledger append kept racing other writers; try again")
 
-    def _append(self, bodies: Sequence[Mapping[str, Any]]) -> list[Entry]:
+    def _append(
+        self,
+        bodies: Sequence[Mapping[str, Any]],
+        then: Callable[[Any, list[Entry]], None] | None = None,
+    ) -> list[Entry]:
         size, peaks = self._size, dict(self._peaks)
         entry_rows, entries = [], []
         nodes: dict[merkle.NodeKey, bytes] = {}
@@ -294,6 +345,8 @@ class EvidenceLog:
             with self._engine.begin() as conn:
                 conn.execute(_entries.insert(), entry_rows)
                 conn.execute(_nodes.insert(), node_rows)
+                if then is not None:
+                    then(conn, entries)
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
@@ -301,12 +354,51 @@ class EvidenceLog:
         self._size, self._peaks = size, peaks
         return entries
 
+    def purge(self, indexes: Sequence[int], reason: Mapping[str, Any]) -> Entry | None:
+        """Delete the bodies of entries ``indexes`` (their leaf hashes stay) and append, in
+        the same transaction, a ``retention_purge`` entry: ``reason`` (when, under which
+        rule) with the count and ranges of what went. That entry, or ``None`` if there was
+        nothing to purge. Callers choose what may go: :mod:`consent.ledger.retention`."""
+        if self._signer is None:
+            raise LedgerError("this ledger was opened read-only")
+        wanted = sorted(set(indexes))
+        if not wanted:
+            return None
+        if wanted[0] < 0 or wanted[-1] >= self._size:
+            raise LedgerError(f"purge indexes must be in [0, {self._size})")
+        record = {**reason, "kind": PURGE_KIND, "count": len(wanted), "ranges": _runs(wanted)}
+
+        def remove(conn: Any, entries: list[Entry]) -> None:
+            (entry,) = entries
+            rows = [{"idx": i, "purge_entry": entry.index} for i in wanted]
+            conn.execute(_purges.insert(), rows)
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                conn.execute(_entries.delete().where(_entries.c.idx.in_(chunk)))
+
+        return self._append_retrying([record], then=remove)[0]
+
+    def purged(self, index: int) -> int | None:
+        """The index of the purge entry that removed entry ``index``'s body, if one did."""
+        with self._engine.connect() as conn:
+            query = select(_purges.c.purge_entry).where(_purges.c.idx == index)
+            found = conn.execute(query).scalar_one_or_none()
+        return None if found is None else int(found)
+
     # --- reads ------------------------------------------------------------------------
 
     def entry(self, index: int) -> Entry:
         with self._engine.connect() as conn:
             row = conn.execute(select(_entries).where(_entries.c.idx == index)).first()
             if row is None:
+                by = conn.execute(
+                    select(_purges.c.purge_entry).where(_purges.c.idx == index)
+                ).scalar_one_or_none()
+                if by is not None:
+                    raise PurgedEvidenceError(
+                        f"entry {index} was purged at the end of its retention period "
+                        f"(purge record: entry {by}); its leaf hash stays in the tree"
+                    )
                 raise UnknownEvidenceError(f"the ledger has no entry {index}")
             (leaf,) = self._fetch(conn, [(0, index)]).values()
         return Entry(index=index, body=json.loads(row.body), leaf_hash=leaf)
@@ -314,7 +406,14 @@ class EvidenceLog:
     def find(self, evidence: str) -> Entry:
         """The entry an evidence id names; its hash prefix must match."""
         index, prefix = _parse_evidence_id(evidence)
-        entry = self.entry(index)
+        try:
+            entry = self.entry(index)
+        except PurgedEvidenceError:
+            with self._engine.connect() as conn:
+                (leaf,) = self._fetch(conn, [(0, index)]).values()
+            if leaf.hex()[:16] != prefix:
+                raise UnknownEvidenceError(f"{evidence} does not match entry {index}") from None
+            raise
         if entry.leaf_hash.hex()[:16] != prefix:
             raise UnknownEvidenceError(f"{evidence} does not match entry {index} of this ledger")
         return entry
@@ -337,6 +436,27 @@ class EvidenceLog:
         query = select(func.count()).select_from(_entries).where(_entries.c.kind == kind)
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def indexed_bodies(
+        self, kinds: Sequence[str], *, batch: int = 20_000
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(index, body)`` of every stored entry of ``kinds``, in log order, read in
+        batches (a scan of a large ledger holds one batch at a time)."""
+        after = -1
+        while True:
+            query = (
+                select(_entries.c.idx, _entries.c.body)
+                .where(_entries.c.kind.in_(list(kinds)), _entries.c.idx > after)
+                .order_by(_entries.c.idx)
+                .limit(batch)
+            )
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                yield row.idx, json.loads(row.body)
+            after = rows[-1].idx
 
     def bodies_of_kind(self, kind: str) -> list[dict[str, Any]]:
         """The bodies of every entry of ``kind``, in log order."""
@@ -398,26 +518,49 @@ class EvidenceLog:
         problems: list[str] = []
         roots: dict[int, bytes] = {}
         size, peaks = 0, dict[int, bytes]()
+        purge_records: dict[int, dict[str, Any]] = {}
         with self._engine.connect() as conn:
-            count = conn.execute(select(func.count()).select_from(_entries)).scalar_one()
+            count = _leaf_count(conn)
+            purges = {r.idx: r.purge_entry for r in conn.execute(select(_purges))}
+            beyond = conn.execute(
+                select(func.count()).select_from(_entries).where(_entries.c.idx >= count)
+            ).scalar_one()
+            if beyond:
+                problems.append(f"{beyond} entries lie beyond the tree's {count} leaves")
             for start in range(0, count, batch):
-                rows = conn.execute(
-                    select(_entries.c.idx, _entries.c.kind, _entries.c.body)
-                    .where(_entries.c.idx >= start, _entries.c.idx < start + batch)
-                    .order_by(_entries.c.idx)
-                ).all()
+                stop = min(start + batch, count)
+                rows = {
+                    r.idx: r
+                    for r in conn.execute(
+                        select(_entries.c.idx, _entries.c.kind, _entries.c.body).where(
+                            _entries.c.idx >= start, _entries.c.idx < stop
+                        )
+                    )
+                }
+                stored = _stored_nodes(conn, start, stop)
                 computed: dict[merkle.NodeKey, bytes] = {}
-                for row in rows:
-                    if row.idx != size:
-                        problems.append(f"entry {size} is missing (the next stored is {row.idx})")
-                        return VerifyReport(count, len(heads), "", tuple(problems))
-                    body = json.loads(row.body)
-                    if canonical_json(body).decode() != row.body or body.get("kind") != row.kind:
-                        problems.append(f"entry {size} is not in canonical form")
-                    size = _grow(size, peaks, merkle.leaf_hash(row.body.encode()), computed)
+                for index in range(start, stop):
+                    row = rows.get(index)
+                    if row is None:
+                        if index not in purges or (0, index) not in stored:
+                            problems.append(f"entry {index} is missing (and no purge covers it)")
+                            return VerifyReport(count, len(heads), "", tuple(problems))
+                        leaf = stored[(0, index)]  # purged: the leaf hash is what remains
+                    else:
+                        body = json.loads(row.body)
+                        if (
+                            canonical_json(body).decode() != row.body
+                            or body.get("kind") != row.kind
+                        ):
+                            problems.append(f"entry {index} is not in canonical form")
+                        if row.kind == PURGE_KIND:
+                            purge_records[index] = body
+                        if index in purges:
+                            problems.append(f"entry {index} is recorded as purged but is here")
+                        leaf = merkle.leaf_hash(row.body.encode())
+                    size = _grow(size, peaks, leaf, computed)
                     if size in heads:
                         roots[size] = merkle.range_hash(0, size, _peak_nodes(size, peaks))
-                stored = _stored_nodes(conn, start, start + len(rows))
                 bad = sorted(k for k, h in computed.items() if stored.get(k) != h)
                 if bad:
                     level, index = bad[0]
@@ -425,6 +568,7 @@ class EvidenceLog:
                         f"{len(bad)} stored tree node(s) differ from the entries, first at "
                         f"level {level} index {index} (entry {index << level} onwards)"
                     )
+        problems.extend(_purge_problems(purges, purge_records))
         for tree_size, head in sorted(heads.items()):
             if tree_size > size:
                 problems.append(f"head of size {tree_size} is beyond the log's {size} entries")
@@ -436,6 +580,74 @@ class EvidenceLog:
                 problems.append(f"head of size {tree_size} has an invalid signature")
         root = merkle.range_hash(0, size, _peak_nodes(size, peaks))
         return VerifyReport(size, len(heads), root.hex(), tuple(problems))
+
+
+def _runs(indexes: Sequence[int]) -> list[list[int]]:
+    """Sorted indexes as inclusive ``[first, last]`` runs."""
+    runs: list[list[int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index - 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return runs
+
+
+def _purge_problems(
+    purges: Mapping[int, int], records: Mapping[int, Mapping[str, Any]]
+) -> list[str]:
+    """Every purged entry must be named by the purge record the database says removed it,
+    a record later in the log than the entry."""
+    named: dict[int, set[int]] = {}
+    for at, record in records.items():
+        covered: set[int] = set()
+        try:
+            for first, last in record.get("ranges", []):
+                covered.update(range(int(first), int(last) + 1))
+        except (TypeError, ValueError):
+            return [f"purge record {at} has malformed ranges"]
+        named[at] = covered
+    problems = []
+    for index, by in sorted(purges.items()):
+        if by not in named or index not in named[by] or by <= index:
+            problems.append(f"entry {index} was removed without a purge record naming it")
+            break
+    for at, covered in named.items():
+        if {i for i, by in purges.items() if by == at} != covered:
+            problems.append(f"purge record {at} names other entries than were removed")
+    return problems
+
+
+def _leaf_count(conn: Any) -> int:
+    """Entries in the log: leaves of the tree (a purged entry keeps its leaf)."""
+    last = conn.execute(select(func.max(_nodes.c.idx)).where(_nodes.c.level == 0)).scalar()
+    return 0 if last is None else int(last) + 1
+
+
+def _upgrade_delete_guard(engine: Engine) -> None:
+    """Ledgers made before retention purges refuse every delete of a body: let the ones a
+    recorded purge covers through (a no-op on ledgers made since)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND name = 'ledger_entries_no_delete'"
+            ).scalar()
+            if sql is not None and "ledger_purges" not in sql:
+                conn.exec_driver_sql("DROP TRIGGER ledger_entries_no_delete")
+                conn.exec_driver_sql(_SQLITE_ENTRY_DELETE)
+        elif engine.dialect.name == "postgresql":
+            found = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_trigger WHERE tgname = 'ledger_entries_purged_only'"
+            ).scalar()
+            if found is None:
+                conn.exec_driver_sql(
+                    "CREATE OR REPLACE TRIGGER ledger_entries_append_only "
+                    "BEFORE UPDATE OR TRUNCATE ON ledger_entries "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_append_only()"
+                )
+                for statement in _PG_ENTRY_DELETE:
+                    conn.exec_driver_sql(statement)
 
 
 def _grow(

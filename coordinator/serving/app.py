@@ -27,7 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consent.deps import ConsentedSubjects, ConsentGate, ScoringAsk
 from consent.eligibility import ConsentDecision
-from consent.errors import ConsentError, UnknownEvidenceError
+from consent.errors import ConsentError, PurgedEvidenceError, UnknownEvidenceError
+from consent.ledger import Entry
 from consent.ledger.certificate import make_certificate
 from consent.ledger.entries import review_request_entry
 from consent.registry import ConsentRegistry
@@ -241,7 +242,17 @@ def create_app(state: ServingState) -> FastAPI:
 
     add_consent_routes(app, state, caller=caller, needs=needs)
 
-    @app.get("/v1/evidence/{evidence_id}", tags=["evidence"])
+    def found_evidence(evidence_id: str) -> Entry:
+        try:
+            return state.consent.ledger.find(evidence_id)
+        except PurgedEvidenceError:
+            raise _error(
+                410, "purged", "this entry was purged at the end of its retention period"
+            ) from None
+        except UnknownEvidenceError:
+            raise _error(404, "unknown_evidence", "no such evidence id") from None
+
+    @app.get("/v1/evidence/{evidence_id}", tags=["evidence"], responses={404: {}, 410: {}})
     def evidence(
         evidence_id: Annotated[str, Path(max_length=64)],
         who: Annotated[Caller, Depends(caller)],
@@ -249,10 +260,7 @@ def create_app(state: ServingState) -> FastAPI:
         """The evidence certificate of one of this app's decisions or of a consent event
         of its institution (checkable with `fedrisk ledger check` and the published key)."""
         needs("evidence:read", who)
-        try:
-            entry = state.consent.ledger.find(evidence_id)
-        except UnknownEvidenceError:
-            raise _error(404, "unknown_evidence", "no such evidence id") from None
+        entry = found_evidence(evidence_id)
         body = entry.body
         mine = body.get("app") == who.client_id or (
             body.get("kind") == "consent_event"
@@ -262,7 +270,12 @@ def create_app(state: ServingState) -> FastAPI:
             raise _error(404, "unknown_evidence", "no such evidence id")
         return make_certificate(state.consent.ledger, evidence_id)
 
-    @app.post("/v1/evidence/{evidence_id}/review", status_code=202, tags=["evidence"])
+    @app.post(
+        "/v1/evidence/{evidence_id}/review",
+        status_code=202,
+        tags=["evidence"],
+        responses={404: {}, 410: {}},
+    )
     def request_review(
         evidence_id: Annotated[str, Path(max_length=64)],
         who: Annotated[Caller, Depends(caller)],
@@ -270,10 +283,7 @@ def create_app(state: ServingState) -> FastAPI:
         """Record the subject's request for a human review of one of this app's decisions
         (PIPL Art. 24); the answer is the request's own evidence id."""
         needs("evidence:read", who)
-        try:
-            entry = state.consent.ledger.find(evidence_id)
-        except UnknownEvidenceError:
-            raise _error(404, "unknown_evidence", "no such evidence id") from None
+        entry = found_evidence(evidence_id)
         if entry.body.get("kind") != "scoring_decision" or entry.body.get("app") != who.client_id:
             raise _error(404, "unknown_evidence", "no such decision of this app")
         body = review_request_entry(decision=evidence_id, app=who.client_id, at=_now())

@@ -19,7 +19,7 @@ import numpy as np
 from models.errors import ModelsError
 from models.registry import ModelRegistry, RegisteredModel
 from models.schema import TabularSchema
-from models.scoring import risk_bands
+from models.scoring import risk_band
 from models.specs import MODEL_SPECS, ModelSpec
 from models.vertical_parts import Combiner
 
@@ -100,7 +100,7 @@ class ServedModel:
 
     @staticmethod
     def band(score: float) -> str:
-        return str(risk_bands(np.array([score]))[0])
+        return risk_band(score)
 
 
 def _served(registered: RegisteredModel) -> ServedModel:
@@ -108,7 +108,7 @@ def _served(registered: RegisteredModel) -> ServedModel:
     spec = MODEL_SPECS.get(card.spec_name)
     if card.mode == "vertical":
         parties = {p["party"]: tuple(p["features"]) for p in card.architecture.get("parts", [])}
-        combiner: Combiner | None = Combiner(registered.onnx_path)
+        combiner: Combiner | None = Combiner(registered.onnx_path, threads=1)
     else:
         features = TabularSchema.from_dict(card.schema).feature_names
         parties = {node: features for node in card.participants}

@@ -4,12 +4,15 @@ An app trades its client id and secret at ``POST /v1/oauth/token`` for a JWT (RF
 HS256 under the service's own secret) that names the app, its institution and the scopes
 granted, valid for ``ttl_s`` seconds (5 minutes by default). Every API call presents it as
 ``Authorization: Bearer``; the scopes in the token, not the request, decide what it may do.
+A token verified once is remembered until it expires, so an app's next calls skip the
+signature check (a cache of verified tokens only, keyed by the whole token).
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +25,8 @@ __all__ = ["Caller", "TokenError", "TokenIssuer"]
 
 AUDIENCE: Final = "fedrisk-scoring-api"
 _KEY_FILE: Final = "token-secret"
+#: Verified tokens remembered at most (the cache starts again when full).
+_CACHE_SIZE: Final = 10_000
 
 
 class TokenError(Exception):
@@ -45,11 +50,15 @@ class Caller:
 class TokenIssuer:
     """Issues and verifies the service's access tokens."""
 
-    def __init__(self, secret: bytes, *, ttl_s: int = 300) -> None:
+    def __init__(
+        self, secret: bytes, *, ttl_s: int = 300, clock: Callable[[], float] = time.time
+    ) -> None:
         if len(secret) < 32:
             raise ValueError("the token secret needs at least 32 bytes")
         self._secret = secret
         self.ttl_s = ttl_s
+        self._clock = clock
+        self._verified: dict[str, tuple[Caller, float]] = {}
 
     @classmethod
     def in_folder(cls, folder: Path, *, ttl_s: int = 300) -> TokenIssuer:
@@ -59,7 +68,7 @@ class TokenIssuer:
         return cls(path.read_bytes(), ttl_s=ttl_s)
 
     def issue(self, *, client_id: str, institution: str, scopes: frozenset[str]) -> str:
-        now = int(time.time())
+        now = int(self._clock())
         claims: dict[str, Any] = {
             "sub": client_id,
             "inst": institution,
@@ -71,20 +80,39 @@ class TokenIssuer:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Caller:
+        now = self._clock()
+        known = self._verified.get(token)
+        if known is not None:
+            if now < known[1]:
+                return known[0]
+            del self._verified[token]
+            raise TokenError("the access token has expired: request a new one")
+        caller, expires = self._decode(token, now)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (caller, expires)
+        return caller
+
+    def _decode(self, token: str, now: float) -> tuple[Caller, float]:
         try:
             claims = jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],
                 audience=AUDIENCE,
-                options={"require": ["sub", "exp", "aud", "scope", "inst"]},
+                options={"require": ["sub", "exp", "aud", "scope", "inst"], "verify_exp": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenError("the access token has expired: request a new one") from None
         except jwt.PyJWTError:
             raise TokenError("the access token is not valid") from None
-        return Caller(
+        try:
+            expires = float(claims["exp"])
+        except (TypeError, ValueError):
+            raise TokenError("the access token is not valid") from None
+        if now >= expires:
+            raise TokenError("the access token has expired: request a new one")
+        caller = Caller(
             client_id=str(claims["sub"]),
             institution=str(claims["inst"]),
             scopes=frozenset(str(claims["scope"]).split()),
         )
+        return caller, expires

@@ -142,10 +142,10 @@ def load_part(
                 status=409,
             )
         features = tuple(ref["features"])
-        run: PartScorer | OnnxModel = PartScorer(path)
+        run: PartScorer | OnnxModel = PartScorer(path, threads=1)
     else:
         features = TabularSchema.from_dict(card.schema).feature_names
-        run = OnnxModel(registered.onnx_path)
+        run = OnnxModel(registered.onnx_path, threads=1)
     if features != schema.feature_names:
         raise ServingError(
             f"{participant.name}'s data file declares other features than {model} reads",

@@ -15,7 +15,7 @@ from models.nets import build_network, predict_proba
 from models.parameters import set_flat
 from models.registry import ModelRegistry
 from models.schema import FeatureSpec, TabularSchema
-from models.scoring import RISK_BANDS, risk_bands, score_file
+from models.scoring import RISK_BANDS, risk_band, risk_bands, score_file
 
 SCHEMA = TabularSchema(
     id="subject_id",
@@ -134,5 +134,9 @@ def test_risk_band_cut_offs() -> None:
 
     assert bands.tolist() == ["A", "A", "B", "B", "C", "C", "D", "D", "E", "E"]
     assert [band for band, _ in RISK_BANDS] == ["A", "B", "C", "D", "E"]
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        risk_bands(np.array([1.5]))
+    assert [risk_band(float(p)) for p in probabilities] == bands.tolist()
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            risk_bands(np.array([bad]))
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            risk_band(bad)

@@ -5,80 +5,20 @@ Every test that is not about the SQLite file itself runs on SQLite and on Postgr
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from consent.errors import LedgerError, UnknownEvidenceError
 from consent.ledger import EvidenceLog, LedgerSigner, canonical_json, merkle
-
-TABLES = ("ledger_entries", "ledger_nodes", "ledger_heads")
+from tests.consent.ledger.databases import TABLES, LedgerDatabase
 
 
 def _bodies(n: int, *, start: int = 0) -> list[dict[str, object]]:
     return [{"kind": "test", "n": i, "note": f"entry {i}"} for i in range(start, start + n)]
-
-
-@dataclass(frozen=True)
-class LedgerDatabase:
-    """Where a test's ledger lives: its signing key in ``folder``, its tables in SQLite
-    (``folder/ledger.db``, opened as ``EvidenceLog.in_folder`` does) or in PostgreSQL."""
-
-    folder: Path
-    postgres_url: str | None = None
-
-    @property
-    def url(self) -> str:
-        return self.postgres_url or f"sqlite:///{self.folder / 'ledger.db'}"
-
-    def open(self, *, read_only: bool = False) -> EvidenceLog:
-        if self.postgres_url is None:
-            return EvidenceLog.in_folder(self.folder, read_only=read_only)
-        signer = None if read_only else LedgerSigner.in_folder(self.folder)
-        return EvidenceLog(self.postgres_url, signer=signer)
-
-    def tamper(self, sql: str, **params: object) -> None:
-        """What an attacker with write access to the database could do (triggers dropped or
-        disabled first)."""
-        if self.postgres_url is None:
-            with sqlite3.connect(self.folder / "ledger.db") as db:
-                for table in TABLES:
-                    for op in ("update", "delete"):
-                        db.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
-                db.execute(sql, params)
-            return
-        engine = create_engine(self.postgres_url)
-        try:
-            with engine.begin() as conn:
-                for table in TABLES:
-                    conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-                conn.execute(text(sql), params)
-        finally:
-            engine.dispose()
-
-    def execute(self, sql: str) -> None:
-        """Run ``sql`` as any client of the database could (the triggers in place)."""
-        engine = create_engine(self.url)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(sql)
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerDatabase]:
-    if request.param == "sqlite":
-        yield LedgerDatabase(tmp_path)
-    else:
-        yield LedgerDatabase(tmp_path, request.getfixturevalue("postgres_url"))
 
 
 def test_roots_and_proofs_match_a_direct_computation_after_reopening(
@@ -132,7 +72,9 @@ def test_an_intact_log_verifies_with_its_published_key(database: LedgerDatabase)
          "differ from the entries"),
         ("UPDATE ledger_nodes SET hash = :zeros WHERE level = 2 AND idx = 0",
          "differ from the entries"),
-        ("DELETE FROM ledger_entries WHERE idx >= 8", "beyond the log"),
+        ("DELETE FROM ledger_entries WHERE idx >= 8", "entry 8 is missing"),
+        ("DELETE FROM ledger_nodes WHERE level = 0 AND idx >= 8", "beyond the tree's"),
+        ("INSERT INTO ledger_purges (idx, purge_entry) VALUES (4, 10)", "recorded as purged"),
         ("DELETE FROM ledger_entries WHERE idx = 4", "entry 4 is missing"),
         ("UPDATE ledger_heads SET timestamp = '2020-01-01T00:00:00.000Z'", "invalid signature"),
         ("UPDATE ledger_heads SET root_hash = replace(root_hash, substr(root_hash, 1, 1), 'x')",
@@ -171,6 +113,7 @@ def test_heads_signed_by_another_key_are_refused(database: LedgerDatabase, tmp_p
     "statement",
     [
         "UPDATE ledger_entries SET body = '{}'",
+        "DELETE FROM ledger_entries",  # a body goes only by a recorded purge
         "DELETE FROM ledger_nodes WHERE level = 0",
         "UPDATE ledger_heads SET timestamp = '2020-01-01T00:00:00.000Z'",
     ],

@@ -373,3 +373,22 @@ def test_no_subject_id_reaches_the_logs(served, caplog: pytest.LogCaptureFixture
 
     assert caplog.records
     assert not [r for r in caplog.records if "C10034" in r.getMessage()]
+
+
+def test_a_purged_decision_is_gone_not_unknown(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    _grant(client, headers, "C100350")
+    decision = _score(client, headers, "C100350").json()["evidence_id"]
+    index = int(decision.split("-")[1])
+    ledger = svc.state.consent.ledger
+    # What `fedrisk ledger purge` does five years on, here for this one decision only.
+    ledger.purge([index], {"policy": "a test of the retention rule"})
+
+    for answer in (
+        client.get(f"/v1/evidence/{decision}", headers=headers),
+        client.post(f"/v1/evidence/{decision}/review", headers=headers),
+    ):
+        assert answer.status_code == 410 and answer.json()["detail"]["reason"] == "purged"
+    assert client.get(f"/v1/evidence/ev-{index}-{'0' * 16}", headers=headers).status_code == 404
+    assert ledger.verify().ok
