@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--merge needs --only PART and a non-quick run")
     merge_into = args.markdown or ROOT / "BENCHMARKS.md"
     previous = DEFAULT_OUT / "results.json"
-    if args.merge and not previous.exists() and not merge_into.exists():
+    if args.merge and not _full_run(previous) and not merge_into.exists():
         raise SystemExit(
             f"--merge: neither {previous} nor {merge_into} exists: run `python -m bench`"
         )
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     workers = os.cpu_count() or 1
     spliced = None
-    if args.merge and previous.exists():
+    if args.merge and _full_run(previous):
         document = _merged(document, previous)
         out_dir, markdown_path = DEFAULT_OUT, merge_into
     elif args.merge:
@@ -165,6 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"wrote {results_path} and {markdown_path}")
     progress(f"total {total:.0f} s ({total / 60:.1f} min)")
     return 1 if errors else 0
+
+
+def _full_run(path: Path) -> bool:
+    """Whether ``path`` holds the results of a full run (all parts, not quick): only those
+    are merged into; otherwise a merge splices the committed BENCHMARKS.md."""
+    if not path.exists():
+        return False
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    return not previous.get("quick") and set(previous.get("parts", [])) >= set(PARTS)
 
 
 def _merged(document: dict[str, Any], previous_path: Path) -> dict[str, Any]:

@@ -56,14 +56,19 @@ class ConsentRegistry:
 
     @classmethod
     def in_folder(
-        cls, folder: Path | str, *, controller: Controller, ledger_dir: Path | None = None
+        cls,
+        folder: Path | str,
+        *,
+        controller: Controller,
+        ledger_dir: Path | None = None,
+        store: ConsentStore | None = None,
     ) -> ConsentRegistry:
-        """The embedded default: ``consent.db`` (SQLite) in ``folder`` and the ledger in
-        ``ledger_dir`` (default ``folder/ledger``)."""
+        """The embedded default: ``consent.db`` (SQLite) in ``folder`` (or ``store``, e.g. a
+        PostgreSQL one) and the ledger in ``ledger_dir`` (default ``folder/ledger``)."""
         folder = Path(folder)
         ledger_dir = ledger_dir or folder / "ledger"
         return cls(
-            SQLiteConsentStore(folder / "consent.db"),
+            store or SQLiteConsentStore(folder / "consent.db"),
             EvidenceLog.in_folder(ledger_dir),
             pseudonym=Pseudonymizer.in_folder(ledger_dir),
             controller=controller,

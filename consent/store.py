@@ -463,13 +463,16 @@ class SQLAlchemyConsentStore(ConsentStore):
     def _subject_states_many(self, subject_ids: Sequence[str]) -> dict[SubjectId, list[GrantState]]:
         subjects = sorted(set(subject_ids))
         rows: list[Any] = []
-        with self._engine.connect() as conn:
-            if len(subjects) == 1:
-                rows.extend(conn.execute(_ONE_SUBJECT_EVENTS, {"subject": subjects[0]}))
-            else:
-                for start in range(0, len(subjects), _ID_CHUNK):
-                    chunk = subjects[start : start + _ID_CHUNK]
-                    rows.extend(conn.execute(_SUBJECTS_EVENTS, {"subjects": chunk}))
+        try:
+            with self._engine.connect() as conn:
+                if len(subjects) == 1:
+                    rows.extend(conn.execute(_ONE_SUBJECT_EVENTS, {"subject": subjects[0]}))
+                else:
+                    for start in range(0, len(subjects), _ID_CHUNK):
+                        chunk = subjects[start : start + _ID_CHUNK]
+                        rows.extend(conn.execute(_SUBJECTS_EVENTS, {"subjects": chunk}))
+        except SQLAlchemyError as exc:  # the caller refuses (fails closed), never passes
+            raise ConsentError(f"cannot read the consent database ({type(exc).__name__})") from exc
         rows.sort(key=lambda row: row.seq)
         return states_by_subject(current_grants(_row_event(row) for row in rows))
 

@@ -3,6 +3,11 @@ rows are replaced in the committed BENCHMARKS.md, everything else is kept."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from bench import PARTS
+from bench.__main__ import _full_run
 from bench.report import splice
 
 EXISTING = """# fedrisk benchmarks
@@ -70,3 +75,15 @@ def test_a_failed_part_keeps_its_earlier_figures() -> None:
     )
     merged = splice(EXISTING, failed, ["serving"], "note")
     assert "Old serving figures." in merged and "| serving: one part | p99 | 900" in merged
+
+
+def test_only_a_full_run_is_merged_into(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    assert not _full_run(path)
+    for document, full in (
+        ({"quick": True, "parts": list(PARTS)}, False),
+        ({"quick": False, "parts": ["serving"]}, False),
+        ({"quick": False, "parts": list(PARTS)}, True),
+    ):
+        path.write_text(json.dumps(document), encoding="utf-8")
+        assert _full_run(path) is full

@@ -14,6 +14,7 @@ from consent.ledger.entries import Pseudonymizer, scoring_decision_entry, sha256
 from consent.ledger.log import canonical_json
 from consent.receipts import Controller
 from consent.registry import ConsentRegistry
+from consent.store import SQLAlchemyConsentStore
 from models.registry import ModelRegistry
 
 from .apps import AppRegistry
@@ -87,7 +88,13 @@ class ServingState:
             policy_url=settings.policy_url,
         )
         ledger = settings.ledger_dir or settings.registry.parent / "ledger"
-        consent = ConsentRegistry.in_folder(state, controller=controller, ledger_dir=ledger)
+        url = settings.consent_database_url
+        consent = ConsentRegistry.in_folder(
+            state,
+            controller=controller,
+            ledger_dir=ledger,
+            store=SQLAlchemyConsentStore(url) if url else None,
+        )
         return cls(
             settings=settings,
             consent=consent,

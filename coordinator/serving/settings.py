@@ -20,6 +20,10 @@ class ServeSettings(BaseSettings):
 
     state_dir: Path = Path("fedrisk-demo/serving")
     registry: Path = Path("fedrisk-demo/runs/registry")
+    #: The consent store as a SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pw@host/db``
+    #: for production (``FEDRISK_COORD_CONSENT_DATABASE_URL``); default: SQLite
+    #: ``consent.db`` in ``state_dir``.
+    consent_database_url: str | None = None
     #: The evidence ledger (default: beside the registry, where publication records models).
     ledger_dir: Path | None = None
     #: Participant name -> base URL of its partial-inference service.
