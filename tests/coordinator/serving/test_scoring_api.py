@@ -5,7 +5,9 @@ at both parties over HTTP, reason codes and evidence. Consent behaviours are num
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -155,23 +157,51 @@ def test_no_consent_is_refused_logged_and_the_model_never_runs(served) -> None: 
 
 
 @pytest.mark.parametrize(
-    ("grant", "reason"),
+    ("subject", "grant", "reason"),
     [
-        ({"purpose": "marketing"}, "wrong_purpose"),  # behaviour 2
-        ({"categories": ["bank.loans"]}, "categories_not_covered"),  # behaviour 3
+        ("C100300", {"purpose": "marketing"}, "wrong_purpose"),  # behaviour 2
+        ("C100301", {"categories": ["bank.loans"]}, "categories_not_covered"),  # behaviour 3
+        # behaviour 4: the bank's account data (sensitive) needs its own explicit consent
+        ("C100302", {"categories": ["gov.agri"]}, "categories_not_covered"),
     ],
 )
 def test_consent_for_another_purpose_or_fewer_categories_does_not_cover_scoring(
     served,
+    subject: str,
     grant: dict[str, object],
     reason: str,  # type: ignore[no-untyped-def]
 ) -> None:
     svc, client, _ = served
     headers = _token(svc, client, "farmer-app")
-    subject = "C100300" if reason == "wrong_purpose" else "C100301"
     _grant(client, headers, subject, **grant)
     answer = _score(client, headers, subject)
     assert answer.status_code == 403 and answer.json()["detail"]["reason"] == reason
+
+
+def test_expiry_counts_on_the_next_request(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    expires = datetime.now(UTC) + timedelta(seconds=3)
+    _grant(client, headers, "C100360", expires_at=expires.isoformat())  # behaviour 5
+    assert _score(client, headers, "C100360").status_code == 200
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.2)
+    answer = _score(client, headers, "C100360")
+    assert answer.status_code == 403 and answer.json()["detail"]["reason"] == "expired"
+
+
+def test_new_categories_need_a_new_grant(served) -> None:  # type: ignore[no-untyped-def]
+    svc, client, _ = served
+    headers = _token(svc, client, "farmer-app")
+    old = _grant(client, headers, "C100370", categories=["bank.loans"])  # behaviour 8
+    assert _score(client, headers, "C100370").status_code == 403
+    for method in ("PUT", "PATCH"):  # no route widens a grant in place
+        changed = client.request(
+            method, f"/v1/consents/{old}", json={"categories": BOTH}, headers=headers
+        )
+        assert changed.status_code in (404, 405)
+    assert _score(client, headers, "C100370").status_code == 403
+    _grant(client, headers, "C100370")
+    assert _score(client, headers, "C100370").status_code == 200
 
 
 def test_withdrawal_takes_effect_on_the_next_request_and_is_not_retroactive(served) -> None:  # type: ignore[no-untyped-def]
