@@ -231,10 +231,8 @@ def _load(
     ids = work / f"{model}-subjects.txt"
     ids.write_text("\n".join(subjects), encoding="utf-8")
     out = work / f"{model}-{rate:.0f}-load.json"
-    # Warm up (connections, the IoT routing directory), then measure.
-    for seconds, target in ((2.0, work / "warmup.json"), (duration_s, out)):
-        before = {name: _cpu_s(pid) for name, pid in servers.items()}
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def generate(seconds: float, target: Path) -> None:
         subprocess.run(
             [
                 sys.executable,
@@ -257,6 +255,11 @@ def _load(
             ],
             check=True,
         )
+
+    generate(2.0, work / "warmup.json")  # connections, the IoT routing directory
+    before = {name: _cpu_s(pid) for name, pid in servers.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    generate(duration_s, out)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     got: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     answered = max(1, sum(got["statuses"].values()))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from consent.grants import GrantEvent, GrantId, GrantState, current_grants
+from consent.grants import (
+    GrantEvent,
+    GrantId,
+    GrantState,
+    SubjectId,
+    current_grants,
+    states_by_subject,
+)
 from consent.store import ConsentStore
 
 __all__ = ["InMemoryConsentStore"]
@@ -29,9 +36,9 @@ class InMemoryConsentStore(ConsentStore):
     def event_count(self) -> int:
         return len(self._events)
 
-    def _grant_ids_of(self, subject_id: str) -> list[GrantId]:
-        return [
-            e.grant_id
-            for e in self._events
-            if e.grant is not None and e.grant.subject_id == subject_id
-        ]
+    def _subject_states_many(self, subject_ids: Sequence[str]) -> dict[SubjectId, list[GrantState]]:
+        wanted = set(subject_ids)
+        grants = {
+            e.grant_id for e in self._events if e.grant is not None and e.grant.subject_id in wanted
+        }
+        return states_by_subject(self._states_for(grants))

@@ -66,8 +66,9 @@ logger = logging.getLogger(__name__)
 class ConsentStore(ABC):
     """An append-only log of :class:`GrantEvent` plus the queries the platform needs.
 
-    Backends implement :meth:`events`, :meth:`_states_for` and :meth:`_write`; everything else
-    is shared, so a contract test over all backends checks one behaviour.
+    Backends implement :meth:`events`, :meth:`_states_for`, :meth:`_subject_states_many`,
+    :meth:`event_count` and :meth:`_write`; everything else is shared, so a contract test
+    over all backends checks one behaviour.
     """
 
     #: Whether a consent check may run on a server's event loop: true where a read is a
@@ -92,8 +93,9 @@ class ConsentStore(ABC):
         """How many events the log holds."""
 
     @abstractmethod
-    def _grant_ids_of(self, subject_id: str) -> list[GrantId]:
-        """Ids of every grant ``subject_id`` ever made, in log order."""
+    def _subject_states_many(self, subject_ids: Sequence[str]) -> dict[SubjectId, list[GrantState]]:
+        """Each subject's grants in their current state, in log order (only those subjects'
+        events are read)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release the backend's resources."""
@@ -203,12 +205,6 @@ class ConsentStore(ABC):
             )
             for s in dict.fromkeys(subject_ids)
         }
-
-    def _subject_states_many(self, subject_ids: Sequence[str]) -> dict[SubjectId, list[GrantState]]:
-        """Each subject's grants in their current state, in log order; backends with a query
-        language override this with one query per chunk of subjects."""
-        ids = [g for s in dict.fromkeys(subject_ids) for g in self._grant_ids_of(s)]
-        return states_by_subject(self._states_for(ids))
 
     def decide(
         self,
@@ -450,15 +446,6 @@ class SQLAlchemyConsentStore(ConsentStore):
         with self._engine.connect() as conn:
             query = select(func.count()).select_from(_events_table)
             return int(conn.execute(query).scalar_one())
-
-    def _grant_ids_of(self, subject_id: str) -> list[GrantId]:
-        query = (
-            select(_events_table.c.grant_id)
-            .where(_events_table.c.subject_id == subject_id, _events_table.c.kind == "granted")
-            .order_by(_events_table.c.seq)
-        )
-        with self._engine.connect() as conn:
-            return [GrantId(row.grant_id) for row in conn.execute(query)]
 
     def _subject_states_many(self, subject_ids: Sequence[str]) -> dict[SubjectId, list[GrantState]]:
         subjects = sorted(set(subject_ids))

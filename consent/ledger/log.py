@@ -378,13 +378,6 @@ class EvidenceLog:
 
         return self._append_retrying([record], then=remove)[0]
 
-    def purged(self, index: int) -> int | None:
-        """The index of the purge entry that removed entry ``index``'s body, if one did."""
-        with self._engine.connect() as conn:
-            query = select(_purges.c.purge_entry).where(_purges.c.idx == index)
-            found = conn.execute(query).scalar_one_or_none()
-        return None if found is None else int(found)
-
     # --- reads ------------------------------------------------------------------------
 
     def entry(self, index: int) -> Entry:

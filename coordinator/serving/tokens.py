@@ -27,6 +27,7 @@ AUDIENCE: Final = "fedrisk-scoring-api"
 _KEY_FILE: Final = "token-secret"
 #: Verified tokens remembered at most (the cache starts again when full).
 _CACHE_SIZE: Final = 10_000
+_EXPIRED: Final = "the access token has expired: request a new one"
 
 
 class TokenError(Exception):
@@ -86,7 +87,7 @@ class TokenIssuer:
             if now < known[1]:
                 return known[0]
             del self._verified[token]
-            raise TokenError("the access token has expired: request a new one")
+            raise TokenError(_EXPIRED)
         caller, expires = self._decode(token, now)
         if len(self._verified) >= _CACHE_SIZE:
             self._verified.clear()
@@ -109,7 +110,7 @@ class TokenIssuer:
         except (TypeError, ValueError):
             raise TokenError("the access token is not valid") from None
         if now >= expires:
-            raise TokenError("the access token has expired: request a new one")
+            raise TokenError(_EXPIRED)
         caller = Caller(
             client_id=str(claims["sub"]),
             institution=str(claims["inst"]),
