@@ -20,16 +20,24 @@ from pathlib import Path
 
 from privacy._files import atomic_write_bytes
 
-__all__ = ["AppRegistry", "LendingApp", "SCOPE_PATTERN"]
+__all__ = ["AppRegistry", "LendingApp", "SCOPE_PATTERN", "SECRET_PREFIX", "new_client_secret"]
 
 SCOPE_PATTERN = re.compile(r"^(score:[A-Za-z0-9_.*-]+|consent:(read|write)|evidence:read)$")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+#: Every client secret starts with this: it never begins with "-" (which a command line
+#: would read as an option: ``--app-secret -x…``) and secret scanners can recognise it.
+SECRET_PREFIX = "frsk_"
 
 
 def _hash(secret: str, salt: bytes) -> str:
     digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
     return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def new_client_secret() -> str:
+    """A fresh client secret: the prefix, then 256 random bits in URL-safe base64."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class AppRegistry:
             )
         if not rate_per_s > 0 or burst < 1:
             raise ValueError(f"rate_per_s must be > 0 and burst >= 1, got {rate_per_s}, {burst}")
-        secret = secrets.token_urlsafe(32)
+        secret = new_client_secret()
         self._apps[client_id] = LendingApp(
             client_id=client_id,
             institution=institution,

@@ -1,6 +1,8 @@
 """A lending app against `fedrisk serve`: consent, score, refusal, evidence (HTTP only).
 
-    python examples/lending-app/score.py --bank-secret S1 --app-secret S2 [--subject F...]
+    python examples/lending-app/score.py --bank-secret S1 --app-secret S2 [--api URL]
+
+The API's address is ``--api``, else ``$FEDRISK_API_URL``, else http://127.0.0.1:8080.
 
 The bank's channel app (``bank-channel``, scope consent:write) records the farmer's consent;
 the loan officers' app (``farmer-app``, scope score:*) scores the farmer, is refused for a
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +48,7 @@ def shared_farmers(root: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--api", default="http://127.0.0.1:8080")
+    parser.add_argument("--api", default=os.environ.get("FEDRISK_API_URL", "http://127.0.0.1:8080"))
     parser.add_argument("--bank-secret", required=True, help="client secret of bank-channel")
     parser.add_argument("--app-secret", required=True, help="client secret of farmer-app")
     parser.add_argument("--root", type=Path, default=Path("fedrisk-demo"))
