@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from models.baselines import BaselineResult, VerticalBaselines
@@ -24,6 +25,9 @@ app = typer.Typer(no_args_is_help=True)
 models_cli = typer.Typer(help="The local model registry.", no_args_is_help=True)
 app.add_typer(models_cli, name="models")
 
+#: The widest a table gets in a log (beyond it, cells fold onto more lines).
+LOG_MAX_WIDTH = 400
+
 DEFAULT_REGISTRY = Path(os.environ.get("FEDRISK_REGISTRY", "fedrisk-demo/runs/registry"))
 RegistryOption = Annotated[
     Path,
@@ -31,6 +35,23 @@ RegistryOption = Annotated[
         help="Model registry directory (env FEDRISK_REGISTRY).", envvar="FEDRISK_REGISTRY"
     ),
 ]
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` with every cell whole. In a terminal it fits the terminal, a word too
+    long for its column folding onto the next line instead of being cut to "…"; elsewhere
+    (a CI log, ``| tee``), where rich assumes 80 columns, the table is as wide as its content.
+    """
+    for column in table.columns:
+        column.overflow = "fold"
+    if not console.is_terminal:
+        wide = console.options.update_width(LOG_MAX_WIDTH)
+        natural = Measurement.get(console, wide, table).maximum
+        if natural > console.width:
+            table.width = natural
+            console.print(table, crop=False)
+            return
+    console.print(table)
 
 
 @app.command()
@@ -73,7 +94,7 @@ def list_models(registry: RegistryOption = DEFAULT_REGISTRY) -> None:
             f"{auc:.4f}" if isinstance(auc, float) else "-",
             str(card.created_at),
         )
-    Console().print(table)
+    print_table(Console(), table)
 
 
 @models_cli.command("show")
@@ -129,7 +150,7 @@ def print_summary(console: Console, report: FederationReport) -> None:
             excluded,
             _epsilon_cell(eps, p.name),
         )
-    console.print(table)
+    print_table(console, table)
     final = report.final
     if final.get("auc") is not None:
         console.print(
@@ -155,7 +176,7 @@ def print_comparison(console: Console, report: FederationReport, baselines: Base
     for name, auc in sorted(baselines.single_auc.items()):
         if name != best_name:
             table.add_row(f"  {name} alone", f"{auc:.4f}", "")
-    console.print(table)
+    print_table(console, table)
     eps = report.epsilon_per_participant()
     if eps:
         delta = report.privacy.get("dp", {}).get("delta")
@@ -203,7 +224,7 @@ def print_vertical_comparison(
             f"{base.centralized_gbt_auc:.4f}",
             f"{base.aligned_rows}/{base.holdout_rows}",
         )
-    console.print(table)
+    print_table(console, table)
     console.print(
         "Bank alone and centralized are trained by the demo on pooled files for comparison "
         "only; in the federation neither party saw the other's rows."

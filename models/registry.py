@@ -33,9 +33,11 @@ from torch import nn
 from .card import ModelCard
 from .errors import ModelNotFoundError, did_you_mean
 from .nets import build_network, network_config
+from .occlusion import CARD_KEY, groups_to_card
 from .onnx_export import OutputKind, export_onnx
 from .parameters import count_parameters, plain_state_dict
 from .schema import TabularSchema
+from .specs import MODEL_SPECS
 from .vertical_parts import PartRef
 
 __all__ = ["ModelRegistry", "RegisteredModel"]
@@ -137,7 +139,10 @@ class ModelRegistry:
                 version="",
                 created_at=self._clock().isoformat(timespec="seconds"),
                 spec_name=spec_name,
-                architecture=_architecture(model, n_features=n_features, output=output),
+                architecture={
+                    **_architecture(model, n_features=n_features, output=output),
+                    **_groups(spec_name, schema.feature_names),
+                },
                 schema=schema.to_dict(),
                 schema_hash=schema.hash(),
                 mode=mode,
@@ -204,7 +209,9 @@ class ModelRegistry:
                 architecture={
                     "kind": kind,
                     "output": "probability",
-                    "parts": [ref.to_dict() for ref in parts],
+                    "parts": [
+                        {**ref.to_dict(), **_groups(spec_name, ref.features)} for ref in parts
+                    ],
                 },
                 schema={"parties": {party: s.to_dict() for party, s in schemas.items()}},
                 schema_hash=hashlib.sha256(
@@ -354,6 +361,14 @@ def _architecture(model: nn.Module, *, n_features: int, output: str) -> dict[str
     if config.n_features != n_features:
         raise ValueError(f"n_features={n_features} but the network takes {config.n_features}")
     return {**config.to_dict(), "output": output}
+
+
+def _groups(spec_name: str, features: Sequence[str]) -> dict[str, Any]:
+    """The categorical occlusion groups over ``features`` for the card (none: no key), so
+    that serving occludes what this version was published with (:mod:`models.occlusion`)."""
+    spec = MODEL_SPECS.get(spec_name)
+    groups = groups_to_card(spec.occlusion_groups(features)) if spec is not None else []
+    return {CARD_KEY: groups} if groups else {}
 
 
 def _write_card(directory: Path, card: ModelCard) -> None:

@@ -3,7 +3,9 @@
 A :class:`ModelSpec` ties a model name to its network architecture, its feature schema, the
 consent data categories it uses (a scoring call needs a grant covering all of them) and a
 short loan-officer phrase per feature for reason codes (DESIGN.md: decisions must be
-explainable to loan officers and to the subject).
+explainable to loan officers and to the subject). A categorical read one-hot encoded is one
+reason, not one per category: its columns form an occlusion group (:mod:`models.occlusion`),
+phrased with the subject's own category ("main crop: fruit").
 
 The product models' features are declared once each, in the ``_IOT``, ``_FARMER`` and
 ``_SME`` tables below: name, type, range, data category, holding party and reason phrase.
@@ -19,8 +21,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
 
-from .errors import ModelNotFoundError, SchemaError, did_you_mean
+from .card import ModelCard
+from .errors import ModelNotFoundError, ModelsError, SchemaError, did_you_mean
 from .nets import NETWORK_KINDS
+from .occlusion import OcclusionGroup, cover, groups_from_card, one_hot_name
 from .schema import FeatureSpec, FeatureType, TabularSchema
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "MODEL_SPECS",
     "TAX_GRADES",
     "ModelSpec",
+    "card_occlusion_groups",
     "get_spec",
     "one_hot_name",
     "spec_names",
@@ -70,6 +75,8 @@ class ModelSpec:
     party_features: Mapping[str, tuple[FeatureSpec, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    #: The categoricals read one-hot encoded: each one reason, phrased with its level.
+    categoricals: tuple[OcclusionGroup, ...] = ()
 
     def __post_init__(self) -> None:
         if self.architecture not in NETWORK_KINDS:
@@ -87,6 +94,17 @@ class ModelSpec:
                     raise SchemaError(
                         f"spec {self.name!r}: {attribute} names unknown features {unknown}"
                     )
+            columns = [c for g in self.categoricals for c in g.columns]
+            unknown = sorted(set(columns) - names)
+            if (
+                unknown
+                or len(set(columns)) != len(columns)
+                or not all(g.categorical for g in self.categoricals)
+            ):
+                raise SchemaError(
+                    f"spec {self.name!r}: categoricals must be one-hot groups of distinct "
+                    f"schema features, got unknown {unknown} in {list(self.categoricals)}"
+                )
         if self.mode == "vertical" and LABEL_PARTY not in self.party_features:
             raise SchemaError(
                 f"spec {self.name!r}: a vertical model needs {LABEL_PARTY!r} features"
@@ -100,6 +118,21 @@ class ModelSpec:
     def reason_phrase(self, feature: str) -> str:
         """The loan-officer phrase for a feature that pushed a score up."""
         return self.reason_codes.get(feature, f"unusual value of {feature.replace('_', ' ')}")
+
+    def group_phrase(self, group: str, level: str | None) -> str:
+        """The phrase of an occlusion group that pushed a score up: a categorical's names
+        the subject's own ``level`` ("main crop: fruit"), and none when it is unknown."""
+        if level is not None:
+            default = f"{group.replace('_', ' ')}: {level}"
+            return self.reason_codes.get(one_hot_name(group, level), default)
+        return self.reason_phrase(group)
+
+    def occlusion_groups(self, features: Sequence[str] | None = None) -> tuple[OcclusionGroup, ...]:
+        """The groups reason codes occlude over ``features`` (a party's; default: the
+        schema's), in feature order: each categorical's columns together, others alone."""
+        if features is None:
+            features = self.schema.feature_names if self.schema is not None else ()
+        return cover(features, self.categoricals)
 
     def party_schema(self, party: str) -> TabularSchema:
         """The table one party of a vertical model holds (labels only at the bank)."""
@@ -123,6 +156,8 @@ class _Feature:
     max: float | None
     category: str
     reason: str
+    #: For a one-hot indicator: the categorical it encodes, and its level.
+    one_hot_of: tuple[str, str] | None = None
 
     def spec(self) -> FeatureSpec:
         return FeatureSpec(name=self.name, type=self.type, min=self.min, max=self.max)
@@ -136,16 +171,28 @@ INDUSTRIES: Final = ("A", "C", "F", "G", "H", "I", "L")
 TAX_GRADES: Final = ("A", "B", "C", "D", "M")
 
 
-def one_hot_name(column: str, level: str) -> str:
-    """The indicator feature for ``column == level`` (``main_crop_rice``)."""
-    return f"{column}_{level}"
-
-
 def _one_hot(column: str, levels: Sequence[str], category: str, what: str) -> tuple[_Feature, ...]:
     return tuple(
-        _F(one_hot_name(column, level), "bool", None, None, category, f"{what}: {level}")
+        _F(
+            one_hot_name(column, level),
+            "bool",
+            None,
+            None,
+            category,
+            f"{what}: {level}",
+            one_hot_of=(column, level),
+        )
         for level in levels
     )
+
+
+def _categoricals(features: Sequence[_Feature]) -> tuple[OcclusionGroup, ...]:
+    levels: dict[str, list[str]] = {}
+    for feature in features:
+        if feature.one_hot_of is not None:
+            column, level = feature.one_hot_of
+            levels.setdefault(column, []).append(level)
+    return tuple(OcclusionGroup.one_hot(column, lvs) for column, lvs in levels.items())
 
 
 # Feature tables: name, type, min, max, consent data category, reason phrase (the phrase
@@ -263,6 +310,7 @@ def _product_spec(
             if mode == "vertical"
             else {}
         ),
+        categoricals=_categoricals(features),
     )
 
 
@@ -317,6 +365,28 @@ MODEL_SPECS: Final[Mapping[str, ModelSpec]] = MappingProxyType(_build_specs())
 def spec_names() -> tuple[str, ...]:
     """Names of the registered model specs, sorted."""
     return tuple(sorted(MODEL_SPECS))
+
+
+def card_occlusion_groups(
+    card: ModelCard, *, party: str | None = None
+) -> tuple[OcclusionGroup, ...]:
+    """The occlusion groups a published model uses over its features (``party``'s part of a
+    vertical one): the categoricals its card records, else (a card published before cards
+    recorded them) its model spec's. The serving node and the coordinator both read them
+    here, so they agree on what is occluded together."""
+    if card.mode == "vertical":
+        entry = next((p for p in card.architecture.get("parts", []) if p["party"] == party), None)
+        if entry is None:
+            raise ModelsError(f"{card.name} {card.version} has no part at {party!r}")
+        features: Sequence[str] = tuple(entry["features"])
+    else:
+        entry = card.architecture
+        features = [str(f["name"]) for f in card.schema.get("features", [])]
+    recorded = groups_from_card(entry)
+    if recorded is None:
+        spec = MODEL_SPECS.get(card.spec_name)
+        recorded = spec.categoricals if spec is not None else ()
+    return cover(features, recorded)
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from models.errors import ModelsError
@@ -23,6 +24,25 @@ keys_cli = typer.Typer(help="CKKS key set-up among participants.", no_args_is_he
 data_cli = typer.Typer(help="Check a participant's data against its schema.", no_args_is_help=True)
 app.add_typer(keys_cli, name="keys")
 app.add_typer(data_cli, name="data")
+
+
+#: The widest a table gets in a log (beyond it, cells fold onto more lines).
+LOG_MAX_WIDTH = 400
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """Print ``table`` with every cell whole: folded, not cut to "…", in a terminal; as wide
+    as its content in a log, where rich assumes 80 columns. (The coordinator's
+    ``print_table`` does the same; the two sides share no module above ``models``.)"""
+    for column in table.columns:
+        column.overflow = "fold"
+    if not console.is_terminal:
+        natural = Measurement.get(console, console.options.update_width(LOG_MAX_WIDTH), table)
+        if natural.maximum > console.width:
+            table.width = natural.maximum
+            console.print(table, crop=False)
+            return
+    console.print(table)
 
 
 def ensure_keys(spec: FederationSpec, *, console: Console, force: bool = False) -> None:
@@ -90,7 +110,7 @@ def check(
             excluded,
             "[green]ok[/]",
         )
-    console.print(table)
+    _print_table(console, table)
     if failed:
         raise typer.Exit(code=1)
 
@@ -101,7 +121,9 @@ def infer(
     id_column: Annotated[str, typer.Option("--id", help="Id column.")],
     label_column: Annotated[str | None, typer.Option("--label", help="Label column.")] = None,
 ) -> None:
-    """Print a [schema] block for a federation file, inferred from a data file."""
+    # The help is rich markup (typer's default mode, kept for styled help everywhere):
+    # a literal square bracket is escaped, or "[schema]" would vanish as an unknown tag.
+    r"""Print a \[schema] block for a federation file, inferred from a data file."""
     schema = infer_schema(file, id_column=id_column, label_column=label_column)
     typer.echo("[schema]")
     typer.echo(f'id = "{schema.id}"')

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +52,72 @@ def test_every_command_has_help(command: list[str]) -> None:
 
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+#: A square-bracketed word of a help text; ``\[`` is rich's escape for a literal bracket.
+BRACKETED = re.compile(r"\\?\[[^\[\]\n]*\]")
+
+
+def _commands() -> Iterator[tuple[list[str], object]]:
+    """Every command and group of the ``fedrisk`` app, with its path, from click's tree."""
+    import click
+    import typer.main
+
+    from fedrisk import app
+
+    def walk(command: click.Command, path: list[str]) -> Iterator[tuple[list[str], object]]:
+        yield path, command
+        if isinstance(command, click.Group):
+            for name in sorted(command.commands):
+                yield from walk(command.commands[name], [*path, name])
+
+    yield from walk(typer.main.get_command(app), [])
+
+
+def test_square_brackets_in_every_help_text_survive_rendering(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rich markup must not swallow a literal ``[schema]`` (it did: "Print a  block")."""
+    from typer.testing import CliRunner
+
+    from fedrisk import app
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    runner = CliRunner()
+    checked, lost, commands = 0, [], 0
+    for path, command in _commands():
+        commands += 1
+        texts = [command.help, command.short_help, command.epilog]  # type: ignore[attr-defined]
+        texts += [getattr(p, "help", None) for p in command.params]  # type: ignore[attr-defined]
+        words = {w.removeprefix("\\") for t in texts if t for w in BRACKETED.findall(t)}
+        if not words:
+            continue
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, result.output
+        flat = " ".join(result.output.split())
+        lost += [(" ".join(path), w) for w in sorted(words) if w not in flat]
+        checked += len(words)
+
+    assert commands > 20 and checked >= 1
+    assert lost == []
+
+
+def test_data_check_prints_whole_paths_when_not_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from fedrisk import app
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    deep = tmp_path / "a-folder-with-a-rather-long-name" / "and-another-long-one"
+    federation = make_federation(deep, participants=2, rows=20)
+
+    result = CliRunner().invoke(app, ["data", "check", str(federation)])
+
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    assert str(deep / "p1.csv") in result.output
 
 
 @pytest.mark.slow

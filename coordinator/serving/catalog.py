@@ -4,23 +4,26 @@ A served model is the latest version of a registered model whose data categories
 (from its model spec): a vertical model fans out to each party of its card and combines
 their outputs with the card's combiner; a horizontal model (the IoT model) is run whole by
 whichever of its nodes holds the subject. Reason codes come from occlusion: each party also
-answers its output with each of its features set to the node's average, and a feature's
-contribution is how much the score falls when it is (DESIGN.md, Serving).
+answers its output with each of its occlusion groups set to the node's average (a feature
+alone, or a categorical's one-hot columns together: :mod:`models.occlusion`, as the card
+records them), and a group's contribution is how much the score falls when it is (DESIGN.md,
+Serving). A categorical is one reason, phrased with the subject's own category.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.errors import ModelsError
+from models.occlusion import OcclusionGroup
 from models.registry import ModelRegistry, RegisteredModel
 from models.schema import TabularSchema
 from models.scoring import risk_band
-from models.specs import MODEL_SPECS, ModelSpec
+from models.specs import MODEL_SPECS, ModelSpec, card_occlusion_groups
 from models.vertical_parts import Combiner
 
 __all__ = ["Catalog", "Reason", "ServedModel"]
@@ -32,7 +35,8 @@ TOP_REASONS = 4
 
 @dataclass(frozen=True)
 class Reason:
-    """One reason code: the feature, its phrase for a loan officer, and its weight."""
+    """One reason code: the feature (a categorical's name for all its one-hot columns), its
+    phrase for a loan officer, and its weight."""
 
     feature: str
     party: str
@@ -51,11 +55,15 @@ class ServedModel:
     categories: frozenset[str]
     spec: ModelSpec | None
     combiner: Combiner | None
+    #: Per party: its occlusion groups by group name and by each of their columns' names.
+    groups: Mapping[str, Mapping[str, OcclusionGroup]] = field(default_factory=dict)
 
-    def reason_text(self, feature: str) -> str:
+    def reason_text(self, feature: str, level: str | None = None) -> str:
+        """The phrase of a feature, or of a categorical with the subject's own ``level``."""
         if self.spec is not None:
-            return self.spec.reason_phrase(feature)
-        return f"unusual value of {feature.replace('_', ' ')}"
+            return self.spec.group_phrase(feature, level)
+        readable = feature.replace("_", " ")
+        return f"{readable}: {level}" if level is not None else f"unusual value of {readable}"
 
     def combine(self, outputs: Mapping[str, np.ndarray], *, kind: str = "partial") -> np.ndarray:
         """Probabilities from each party's outputs ((n, width) arrays)."""
@@ -72,8 +80,13 @@ class ServedModel:
         *,
         score: float,
         kind: str = "partial",
+        levels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> list[Reason]:
-        """The features that pushed one subject's score up the most (top four)."""
+        """The occlusion groups that pushed one subject's score up the most (top four), one
+        reason per group. ``occluded`` holds each party's outputs by group (an older node's,
+        by one-hot column: folded into the column's group), ``levels`` each party's answer of
+        the subject's own category per categorical (one its card does not list is ignored).
+        """
         rows, keys = [], []
         for party, by_feature in occluded.items():
             for feature, values in by_feature.items():
@@ -85,17 +98,25 @@ class ServedModel:
             return []
         stacked = {p: np.vstack([r[p] for r in rows]) for p in outputs}
         moved = self.combine(stacked, kind=kind)
-        reasons = [
-            Reason(
-                feature=f,
-                party=p,
-                text=self.reason_text(f),
+        best: dict[tuple[str, str], Reason] = {}
+        for (party, key), m in zip(keys, moved, strict=True):
+            if score - m <= 1e-9:
+                continue
+            group = self.groups.get(party, {}).get(key)
+            name = group.name if group is not None else key
+            level = (levels or {}).get(party, {}).get(name)
+            if group is None or level not in group.levels:
+                level = None
+            reason = Reason(
+                feature=name,
+                party=party,
+                text=self.reason_text(name, level),
                 contribution=round(float(score - m), 6),
             )
-            for (p, f), m in zip(keys, moved, strict=True)
-            if score - m > 1e-9
-        ]
-        reasons.sort(key=lambda r: -r.contribution)
+            kept = best.get((party, name))
+            if kept is None or reason.contribution > kept.contribution:
+                best[(party, name)] = reason
+        reasons = sorted(best.values(), key=lambda r: -r.contribution)
         return reasons[:TOP_REASONS]
 
     @staticmethod
@@ -109,10 +130,13 @@ def _served(registered: RegisteredModel) -> ServedModel:
     if card.mode == "vertical":
         parties = {p["party"]: tuple(p["features"]) for p in card.architecture.get("parts", [])}
         combiner: Combiner | None = Combiner(registered.onnx_path, threads=1)
+        groups = {p: _by_key(card_occlusion_groups(card, party=p)) for p in parties}
     else:
         features = TabularSchema.from_dict(card.schema).feature_names
         parties = {node: features for node in card.participants}
         combiner = None
+        whole = _by_key(card_occlusion_groups(card))
+        groups = dict.fromkeys(parties, whole)
     # What consent must cover: the categories each party declared for the model, else the
     # categories the model spec gives its features.
     categories = {c for party in parties for c in card.data_categories.get(party, [])}
@@ -129,7 +153,13 @@ def _served(registered: RegisteredModel) -> ServedModel:
         categories=frozenset(categories),
         spec=spec,
         combiner=combiner,
+        groups=groups,
     )
+
+
+def _by_key(groups: Sequence[OcclusionGroup]) -> dict[str, OcclusionGroup]:
+    """Each group by its name and by each of its columns' names."""
+    return {key: g for g in groups for key in {g.name, *g.columns}}
 
 
 class Catalog:

@@ -54,6 +54,8 @@ class PartyAnswer:
     outputs: dict[str, list[float]]
     occluded: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    #: Each explained subject's own category of each categorical (by occlusion group).
+    levels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class FanOut:
@@ -140,6 +142,7 @@ class FanOut:
             outputs=data["outputs"],
             occluded=data.get("occluded", {}),
             missing=list(data.get("missing", [])),
+            levels=_levels(data.get("levels")),
         )
 
     async def vertical(
@@ -231,6 +234,18 @@ class FanOut:
 
 def _pseudonym(key: bytes, subject: str) -> str:
     return hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()
+
+
+def _levels(data: Any) -> dict[str, dict[str, str]]:
+    """A node's ``levels`` (subject -> categorical -> its category), strings only; an older
+    node sends none."""
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(subject): {str(k): v for k, v in named.items() if isinstance(v, str)}
+        for subject, named in data.items()
+        if isinstance(named, dict)
+    }
 
 
 def _reason(data: Any) -> str:

@@ -86,8 +86,9 @@ def _reasons(
 ) -> list[Reason]:
     outputs = {p: np.asarray(a.outputs[subject]) for p, a in answers.items()}
     occluded = {p: a.occluded.get(subject, {}) for p, a in answers.items()}
+    levels = {p: a.levels.get(subject, {}) for p, a in answers.items()}
     kind = next(iter(answers.values())).output_kind
-    return model.explain(outputs, occluded, score=score, kind=kind)
+    return model.explain(outputs, occluded, score=score, kind=kind, levels=levels)
 
 
 async def score_one(

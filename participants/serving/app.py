@@ -39,12 +39,19 @@ class PartialRequest(BaseModel):
 
 
 class PartialResponse(BaseModel):
+    """``occluded`` is keyed by occlusion group (a feature's name, or a categorical's such
+    as ``main_crop`` for all its one-hot columns at once; :mod:`models.occlusion`), and
+    ``levels`` names each explained subject's own category of each categorical. Both are
+    additions a client that does not know them can ignore: a feature alone is keyed by its
+    name as before."""
+
     party: str
     model: str
     version: str
     output_kind: str
     outputs: dict[str, list[float]]
     occluded: dict[str, dict[str, list[float]]] = {}
+    levels: dict[str, dict[str, str]] = {}
     missing: list[str] = []
 
 
@@ -125,6 +132,7 @@ def create_participant_app(
             output_kind=part.output_kind,
             outputs=result.outputs,
             occluded=result.occluded,
+            levels=result.levels,
             missing=result.missing,
         )
 

@@ -4,9 +4,11 @@ A vertical model's part is the ONNX graph the party filed at the end of training
 node folder, checked against the SHA-256 the model card records); a horizontal model (the
 IoT model) is served whole by each node that holds subjects' features. Either way the
 participant answers only partial results: the part's output for each subject and, for
-reason codes, the output again with each feature in turn set to the node's average value
-(occlusion), so the coordinator can rank features by how much they moved the score. Raw
-feature values never leave.
+reason codes, the output again with each occlusion group in turn set to the node's average
+(:mod:`models.occlusion`: a feature alone, or a categorical's one-hot columns together), so
+the coordinator can rank them by how much they moved the score. Raw feature values never
+leave, with one exception a reason code needs: asked to explain, the node names the subject's
+own category of each categorical it holds (the phrase "main crop: fruit" says it anyway).
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from models.card import ModelCard
 from models.federation import FederationSpec, ParticipantSpec
+from models.occlusion import OcclusionGroup, cover
 from models.onnx_export import OnnxModel
 from models.registry import ModelRegistry
 from models.schema import TabularSchema
+from models.specs import card_occlusion_groups
 from models.tabular import TabularData, load_table
 from models.vertical_parts import PartScorer
 from participants.local_data import declared_schema
@@ -47,11 +51,14 @@ class ServingError(Exception):
 
 @dataclass(frozen=True)
 class PartialResult:
-    """Outputs for the subjects this node holds (``missing``: those it does not)."""
+    """Outputs for the subjects this node holds (``missing``: those it does not); when
+    explaining, the outputs with each occlusion group occluded, by group name, and each
+    subject's own category of each categorical (``levels``, by group name)."""
 
     outputs: dict[str, list[float]]
     occluded: dict[str, dict[str, list[float]]]
     missing: list[str]
+    levels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class ServedPart:
@@ -67,13 +74,32 @@ class ServedPart:
         categories: Sequence[str],
         table: TabularData,
         run: PartScorer | OnnxModel,
+        groups: Sequence[OcclusionGroup] = (),
     ) -> None:
         self.model, self.version, self.party = model, version, party
         self.features = tuple(features)
         self.categories = tuple(categories)
+        stray = sorted({c for g in groups for c in g.columns} - set(self.features))
+        if stray:
+            raise ServingError(
+                f"occlusion groups name features {stray} that {model} does not read", status=409
+            )
+        #: What one occluded evaluation replaces: a feature alone or a categorical's columns.
+        self.groups = cover(self.features, groups)
+        column = {f: j for j, f in enumerate(self.features)}
+        self._masks = np.zeros((len(self.groups), len(self.features)), dtype=bool)
+        for j, group in enumerate(self.groups):
+            self._masks[j, [column[c] for c in group.columns]] = True
+        self._categoricals = [
+            (g.name, np.array([column[c] for c in g.columns]), g.levels)
+            for g in self.groups
+            if g.categorical
+        ]
         self._row = {str(i): n for n, i in enumerate(table.ids)}
         self._x = np.asarray(table.features, dtype=np.float32)
-        self._baseline = self._x.mean(axis=0) if len(self._x) else np.zeros(len(self.features))
+        self._baseline = (
+            self._x.mean(axis=0) if len(self._x) else np.zeros(len(self.features), np.float32)
+        )
         self._run = run
         #: "partial" for a vertical part, else the whole model's "probability" or "logit".
         self.output_kind = run.output_kind if isinstance(run, OnnxModel) else "partial"
@@ -89,7 +115,8 @@ class ServedPart:
         return out.reshape(len(matrix), -1)
 
     def infer(self, subject_ids: Sequence[str], *, explain: bool) -> PartialResult:
-        """The part's output for each held subject; with ``explain``, also per feature."""
+        """The part's output for each held subject; with ``explain``, also with each
+        occlusion group occluded, and each subject's own category of each categorical."""
         held = [s for s in subject_ids if s in self._row]
         missing = [s for s in subject_ids if s not in self._row]
         if not held:
@@ -97,18 +124,29 @@ class ServedPart:
         rows = self._x[[self._row[s] for s in held]]
         base = self._outputs(rows)
         outputs = {s: base[k].tolist() for k, s in enumerate(held)}
-        occluded: dict[str, dict[str, list[float]]] = {}
-        if explain:
-            d = len(self.features)
-            stacked = np.repeat(rows, d, axis=0)
-            columns = np.tile(np.arange(d), len(held))
-            stacked[np.arange(len(stacked)), columns] = self._baseline[columns]
-            moved = self._outputs(stacked).reshape(len(held), d, -1)
-            occluded = {
-                s: {f: moved[k, j].tolist() for j, f in enumerate(self.features)}
-                for k, s in enumerate(held)
-            }
-        return PartialResult(outputs, occluded, missing)
+        if not explain:
+            return PartialResult(outputs, {}, missing)
+        # One evaluation per subject and group: the group's columns set to their averages.
+        stacked = np.where(self._masks[None], self._baseline[None, None], rows[:, None])
+        moved = self._outputs(stacked.reshape(-1, len(self.features)))
+        moved = moved.reshape(len(held), len(self.groups), -1)
+        occluded = {
+            s: {g.name: moved[k, j].tolist() for j, g in enumerate(self.groups)}
+            for k, s in enumerate(held)
+        }
+        return PartialResult(outputs, occluded, missing, self._levels(held, rows))
+
+    def _levels(self, held: Sequence[str], rows: np.ndarray) -> dict[str, dict[str, str]]:
+        """Each subject's category of each categorical: the one indicator set (none named
+        when no indicator or several are; a subject with none named is left out)."""
+        levels: dict[str, dict[str, str]] = {}
+        for name, columns, names in self._categoricals:
+            on = rows[:, columns] > 0.5
+            (single,) = np.nonzero(on.sum(axis=1) == 1)
+            picked = on.argmax(axis=1)
+            for k in single.tolist():
+                levels.setdefault(held[k], {})[name] = names[int(picked[k])]
+        return levels
 
 
 def _sha256(path: Path) -> str:
@@ -143,9 +181,11 @@ def load_part(
             )
         features = tuple(ref["features"])
         run: PartScorer | OnnxModel = PartScorer(path, threads=1)
+        groups = card_occlusion_groups(card, party=participant.name)
     else:
         features = TabularSchema.from_dict(card.schema).feature_names
         run = OnnxModel(registered.onnx_path, threads=1)
+        groups = card_occlusion_groups(card)
     if features != schema.feature_names:
         raise ServingError(
             f"{participant.name}'s data file declares other features than {model} reads",
@@ -167,4 +207,5 @@ def load_part(
         categories=participant.categories,
         table=table,
         run=run,
+        groups=[g for g in groups if g.categorical],
     )

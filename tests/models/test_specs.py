@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from models.errors import ModelNotFoundError
 from models.nets import build_network
-from models.specs import ID_COLUMN, LABEL_COLUMN, MODEL_SPECS, get_spec, spec_names
+from models.specs import ID_COLUMN, LABEL_COLUMN, MODEL_SPECS, get_spec, one_hot_name, spec_names
 
 IOT_FEATURES = (
     "energy_per_unit",
@@ -103,3 +105,52 @@ def test_every_spec_builds_its_network(name: str) -> None:
     net = build_network(spec.architecture, n_features=width, hidden=spec.hidden, seed=0)
 
     assert sum(p.numel() for p in net.parameters()) > width
+
+
+@pytest.mark.parametrize("name", PRODUCT_MODELS)
+def test_every_reason_phrase_speaks_for_one_feature_or_one_own_category(name: str) -> None:
+    """Enumerates every reason a product model can give: one per occlusion group (and, for
+    a categorical, one per category), each naming the subject's own category only."""
+    spec = get_spec(name)
+    assert spec.schema is not None
+
+    groups = spec.occlusion_groups()
+    produced: dict[str, list[tuple[str, str | None]]] = {}
+    for group in groups:
+        for level in group.levels or (None,):
+            produced.setdefault(spec.group_phrase(group.name, level), []).append(
+                (group.name, level)
+            )
+
+    # Every feature is occluded in exactly one group; a categorical's one-hot columns together.
+    assert sorted(c for g in groups for c in g.columns) == sorted(spec.schema.feature_names)
+    for group in spec.categoricals:
+        assert group in groups
+        assert group.columns == tuple(one_hot_name(group.name, lv) for lv in group.levels)
+    # No two reasons read the same.
+    assert all(len(sources) == 1 for sources in produced.values()), produced
+    by_name = {g.name: g for g in groups}
+    for phrase, [(group_name, level)] in produced.items():
+        group = by_name[group_name]
+        words = set(re.findall(r"[\w-]+", phrase))
+        if group.categorical:
+            assert level is not None and phrase.endswith(f": {level}"), phrase
+            assert not words & (set(group.levels) - {level}), phrase
+        else:
+            # "label: level" is a category's phrase: a single feature never reads like one.
+            assert ":" not in phrase, phrase
+        assert phrase and len(phrase) <= 60
+
+
+def test_categorical_phrases_name_the_subjects_own_category() -> None:
+    farmer, sme = get_spec("farmer_credit"), get_spec("sme_risk")
+
+    assert [g.name for g in farmer.categoricals] == ["main_crop"]
+    assert [g.name for g in sme.categoricals] == ["industry", "tax_credit_grade"]
+    assert farmer.group_phrase("main_crop", "fruit") == "main crop: fruit"
+    assert sme.group_phrase("tax_credit_grade", "A") == "tax credit grade: A"
+    assert farmer.group_phrase("main_crop", None) == "unusual value of main crop"
+    assert farmer.group_phrase("planted_area_mu", None) == "small planted area"
+    assert get_spec("iot_risk").categoricals == ()
+    gov = farmer.occlusion_groups(farmer.party_schema("gov").feature_names)
+    assert [g.name for g in gov][:3] == ["planted_area_mu", "main_crop", "livestock_head"]
