@@ -17,6 +17,8 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
 - ``serving``: the scoring API under load on loopback (one part, two parts, a batch of
   100,000), with the consent check and the ledger append on every decision.
 - ``psi``: private set intersection throughput at 100k and 1M ids a side.
+- ``skewed_splits``: FedAvg, FedProx, FedAdam and FedYogi on feature- and label-skewed
+  splits of the credit data: rounds to reach pooled - 0.005 and final AUC.
 - ``consent_ledger``: consent check latency at 1M grants in SQLite and PostgreSQL, and the
   evidence ledger's append rates, ``verify()`` time and proof sizes at 1M entries.
 
@@ -36,6 +38,7 @@ PARTS = (
     "serving",
     "psi",
     "consent_ledger",
+    "skewed_splits",
 )
 
 __all__ = ["PARTS"]

@@ -153,14 +153,17 @@ def write_federation(
     target_epsilon: float | None = None,
     id_column: str = "id",
     label_column: str = "y",
+    strategy: str = "fedavg",
+    tables: str = "",
 ) -> Path:
-    """Write a horizontal federation file for the generic ``logistic``/``mlp`` models."""
+    """Write a horizontal federation file for the generic ``logistic``/``mlp`` models
+    (``tables``: more TOML tables, e.g. ``[server_optimizer]``, written as given)."""
     fed: dict[str, object] = {
         "name": name,
         "model": model,
         "mode": "horizontal",
         "privacy": privacy,
-        "strategy": "fedavg",
+        "strategy": strategy,
         "rounds": settings.rounds,
         "min_participants": len(participants),
         "local_epochs": settings.local_epochs,
@@ -185,6 +188,8 @@ def write_federation(
             f"max_grad_norm = {toml_value(float(settings.max_grad_norm))}",
             'accountant = "rdp"',
         ]
+    if tables:
+        lines += ["", tables.strip()]
     lines += [
         "",
         "[privacy.he]",

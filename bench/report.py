@@ -158,6 +158,7 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         he_cost,
         psi_throughput,
         serving,
+        skewed_splits,
         split_demo,
         utility_demo,
         utility_real,
@@ -216,6 +217,8 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         ("psi", "8. Private set intersection", psi_throughput, psi_throughput.markdown),
         ("consent_ledger", "9. Consent check and evidence ledger", consent_ledger,
          consent_ledger.markdown),
+        ("skewed_splits", "10. Horizontal training on skewed participants", skewed_splits,
+         skewed_splits.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

@@ -157,6 +157,13 @@ def print_summary(console: Console, report: FederationReport) -> None:
             f"Final AUC {final['auc']:.4f}, log-loss {final['log_loss']:.4f}; "
             f"model {report.model_version or '(not registered)'}"
         )
+    stopped = final.get("stopped") or {}
+    if stopped.get("reason") == "plateau":
+        console.print(
+            f"Stopped on a plateau after round {stopped['round']} of {stopped['planned']}: "
+            f"no AUC gain of {stopped['min_delta']} for {stopped['patience']} rounds "
+            f"(best {stopped['best_auc']:.4f} in round {stopped['best_round']})"
+        )
 
 
 def print_comparison(console: Console, report: FederationReport, baselines: BaselineResult) -> None:

@@ -32,12 +32,14 @@ from privacy.he.public import PublicContext
 from privacy.he.records import update_to_record
 
 from .checkpoints import save_checkpoint
+from .early_stopping import PlateauStop
 from .exchange import Exchange
 from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
 from .report import FederationReport, RoundRecord
 from .strategies.base import Aggregate, RoundContext, Strategy
 from .strategies.encrypted_aggregation import EncryptedAggregation
 from .strategies.fedavg import FedAvg, FedProx
+from .strategies.server_optimizer import ServerOptimizer
 from .update_checks import log_rejections
 
 logger = logging.getLogger(__name__)
@@ -59,7 +61,8 @@ class FederationResult:
 
 
 def build_strategy(spec: FederationSpec, *, public: PublicContext | None) -> Strategy:
-    """FedAvg or FedProx, wrapped in encrypted aggregation for the CKKS privacy modes."""
+    """FedAvg or FedProx, wrapped in encrypted aggregation for the CKKS privacy modes, and
+    for FedAdam / FedYogi in an adaptive server optimiser over that averaging."""
     inner: Strategy = FedAvg()
     if spec.strategy == "fedprox":
         if spec.proximal_mu is None:
@@ -68,7 +71,15 @@ def build_strategy(spec: FederationSpec, *, public: PublicContext | None) -> Str
     if spec.privacy.uses_he:
         if public is None:
             raise FederationAbortedError("privacy mode needs CKKS but no public context was given")
-        return EncryptedAggregation(inner, public=public)
+        inner = EncryptedAggregation(inner, public=public)
+    if spec.strategy in ("fedadam", "fedyogi"):
+        opt = spec.server_optimizer
+        if opt is None:
+            raise FederationAbortedError(f"strategy {spec.strategy!r} needs [server_optimizer]")
+        return ServerOptimizer(
+            inner, optimizer=spec.strategy, learning_rate=opt.learning_rate,
+            beta_1=opt.beta_1, beta_2=opt.beta_2, tau=opt.tau,
+        )  # fmt: skip
     return inner
 
 
@@ -123,9 +134,13 @@ def run_federation(
     # Under CKKS a round's model is known one round later (participants decrypt it from the
     # next train message and the first of them returns it), so its record waits here.
     pending: _Pending | None = None
+    plateau = None if spec.early_stopping is None else PlateauStop.from_spec(spec.early_stopping)
 
     def publish_round(record: RoundRecord) -> None:
         report.rounds.append(record)
+        if plateau is not None and plateau.observe(record.server_round, record.auc):
+            logger.info("AUC plateau (best %.4f in round %s): stopping after this round",
+                        plateau.best_auc or 0.0, plateau.best_round)  # fmt: skip
         if on_round is not None:
             on_round(record)
 
@@ -148,6 +163,8 @@ def run_federation(
         )  # fmt: skip
 
     for server_round in range(1, spec.rounds + 1):
+        if plateau is not None and plateau.stopped_at is not None:
+            break  # under CKKS the plateau shows a round late: the pending round settles below
         started = time.monotonic()
         ctx = RoundContext(
             server_round,
@@ -156,6 +173,7 @@ def run_federation(
             spec.min_participants,
             round_timeout_s,
             example_scale=example_scale,
+            global_arrays=tuple(arrays),
         )
         incoming = _train_round(
             grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch, norm=norm,
@@ -197,6 +215,11 @@ def run_federation(
         "epsilon": report.epsilon_per_participant(),
         "rounds_ok": sum(1 for r in report.rounds if r.status == "ok"),
         "rounds_failed": sum(1 for r in report.rounds if r.status == "failed"),
+        "stopped": (
+            plateau.record(rounds_run=len(report.rounds), rounds_planned=spec.rounds)
+            if plateau is not None
+            else {"reason": "rounds_completed", "round": len(report.rounds), "planned": spec.rounds}
+        ),
     }
     return FederationResult(report=report, model=model, n_features=len(schema.features))
 

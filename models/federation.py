@@ -42,15 +42,18 @@ from models.vertical_spec import (
 )
 
 __all__ = [
+    "ADAPTIVE_STRATEGIES",
     "CKKS_MAX_COEFF_MODULUS_BITS",
     "DEFAULT_CKKS_CHAIN",
     "DPSpec",
+    "EarlyStoppingSpec",
     "FederationSpec",
     "HESpec",
     "MODEL_NAMES",
     "NO_PRIVACY_WARNING",
     "ParticipantSpec",
     "PrivacyMode",
+    "ServerOptimizerSpec",
     "dump_federation",
     "load_federation",
     "toml_value",
@@ -58,7 +61,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Strategy = Literal["fedavg", "fedprox"]
+Strategy = Literal["fedavg", "fedprox", "fedadam", "fedyogi"]
+#: Strategies that step the global model with an adaptive server optimiser.
+ADAPTIVE_STRATEGIES: Final = ("fedadam", "fedyogi")
 Accountant = Literal["rdp", "prv"]
 
 #: Model spec names a federation may name: two generic architectures, three products.
@@ -114,6 +119,30 @@ class DPSpec:
 
 
 @dataclass(frozen=True)
+class ServerOptimizerSpec:
+    """The adaptive server optimiser of ``fedadam`` / ``fedyogi`` (Reddi et al. 2021,
+    "Adaptive Federated Optimization"): the round's averaged update is a pseudo-gradient.
+
+    Defaults are Flower's: ``learning_rate`` (η) 0.1 for FedAdam and 0.01 for FedYogi,
+    ``beta_1`` 0.9, ``beta_2`` 0.99, ``tau`` 1e-3 (the adaptivity floor).
+    """
+
+    learning_rate: float
+    beta_1: float
+    beta_2: float
+    tau: float
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    """Stop when the evaluation AUC stops improving: after ``patience`` rounds in a row
+    without a gain of at least ``min_delta`` over the best AUC so far (default 0.001)."""
+
+    patience: int
+    min_delta: float
+
+
+@dataclass(frozen=True)
 class HESpec:
     """CKKS parameters and where provisioned keys live.
 
@@ -155,7 +184,8 @@ class FederationSpec:
     ``min_participants`` 2, ``local_epochs`` 1, ``batch_size`` 64, ``learning_rate``
     0.05, ``hidden`` ``None`` (the model spec decides), ``seed`` 42, ``consent_purpose``
     "model_training", ``consent_as_of`` ``None`` (meaning: now, at round start; else an
-    aware UTC datetime), ``output_dir`` "<toml dir>/runs". ``warnings`` lists
+    aware UTC datetime), ``output_dir`` "<toml dir>/runs", ``server_optimizer`` Flower's
+    defaults under fedadam / fedyogi, ``early_stopping`` ``None``. ``warnings`` lists
     loud-but-legal choices such as privacy mode ``none``.
     """
 
@@ -184,6 +214,10 @@ class FederationSpec:
     warnings: tuple[str, ...] = ()
     #: Set exactly when ``mode`` is "vertical" (see :mod:`models.vertical_spec`).
     vertical: VerticalSpec | None = None
+    #: Set exactly when ``strategy`` is "fedadam" or "fedyogi".
+    server_optimizer: ServerOptimizerSpec | None = None
+    #: Set when the file has an [early_stopping] table (horizontal federations).
+    early_stopping: EarlyStoppingSpec | None = None
 
     def participant(self, name: str) -> ParticipantSpec:
         """The participant called ``name``."""
@@ -221,6 +255,10 @@ class FederationSpec:
         if self.evaluation_file is not None:
             out["evaluation"] = {"file": str(self.evaluation_file)}
         out["output"] = {"dir": str(self.output_dir)}
+        if self.server_optimizer is not None:
+            out["server_optimizer"] = asdict(self.server_optimizer)
+        if self.early_stopping is not None:
+            out["early_stopping"] = asdict(self.early_stopping)
         out["participants"] = [_participant_dict(p) for p in self.participants]
         return out
 
@@ -252,7 +290,12 @@ _SPLIT_KEYS: Final = (
 )  # fmt: skip
 
 _KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "": ("federation", "privacy", "schema", "evaluation", "output", "participants", "vertical"),
+    "": (
+        "federation", "privacy", "schema", "evaluation", "output", "participants", "vertical",
+        "server_optimizer", "early_stopping",
+    ),
+    "server_optimizer": ("learning_rate", "beta_1", "beta_2", "tau"),
+    "early_stopping": ("patience", "min_delta"),
     "federation": (
         "name", "model", "mode", "privacy", "strategy", "proximal_mu", "rounds",
         "min_participants", "local_epochs", "batch_size", "learning_rate", "hidden", "seed",
@@ -427,7 +470,9 @@ class _Reader:
         participants = self._participants()
         model = fed.choice("model", MODEL_NAMES)
         privacy = self._privacy_mode(fed)
-        strategy = cast(Strategy, fed.choice("strategy", ("fedavg", "fedprox"), "fedavg"))
+        strategy = cast(
+            Strategy, fed.choice("strategy", ("fedavg", "fedprox", *ADAPTIVE_STRATEGIES), "fedavg")
+        )
         schema = self.root.schema("schema")
         mode = self._mode(fed)
         vertical = (
@@ -470,6 +515,8 @@ class _Reader:
             participants=participants,
             warnings=tuple(self.warnings),
             vertical=vertical,
+            server_optimizer=self._server_optimizer(strategy),
+            early_stopping=self._early_stopping(vertical, evaluation),
         )
 
     def _mode(self, fed: _Table) -> Literal["horizontal", "vertical"]:
@@ -570,6 +617,46 @@ class _Reader:
         if mode is PrivacyMode.NONE:
             self.warnings.append(NO_PRIVACY_WARNING)
         return mode
+
+    def _server_optimizer(self, strategy: Strategy) -> ServerOptimizerSpec | None:
+        table = self.root.table("server_optimizer", "server_optimizer")
+        if strategy not in ADAPTIVE_STRATEGIES:
+            if table is not None:
+                raise self.root.error(
+                    "server_optimizer",
+                    f"applies only to strategy 'fedadam' or 'fedyogi', got {strategy!r}",
+                )
+            return None
+        table = table or _Table(self.root.file, "server_optimizer", {}, kind="server_optimizer",
+                                base=self.root.base)  # fmt: skip
+        spec = ServerOptimizerSpec(
+            learning_rate=table.positive("learning_rate", 0.1 if strategy == "fedadam" else 0.01),
+            beta_1=table.number("beta_1", 0.9),
+            beta_2=table.number("beta_2", 0.99),
+            tau=table.positive("tau", 1e-3),
+        )
+        for key in ("beta_1", "beta_2"):
+            if not 0 <= getattr(spec, key) < 1:
+                raise table.error(key, f"must be in [0, 1), got {getattr(spec, key)}")
+        return spec
+
+    def _early_stopping(
+        self, vertical: VerticalSpec | None, evaluation: _Table | None
+    ) -> EarlyStoppingSpec | None:
+        table = self.root.table("early_stopping", "early_stopping")
+        if table is None:
+            return None
+        if vertical is not None:
+            raise self.root.error("early_stopping", "applies only to mode 'horizontal'")
+        if evaluation is None:
+            raise self.root.error(
+                "early_stopping", "needs an [evaluation] file: the plateau is of its AUC"
+            )
+        min_delta = table.number("min_delta", 0.001)
+        if min_delta < 0:
+            raise table.error("min_delta", f"must be >= 0, got {min_delta}")
+        return EarlyStoppingSpec(patience=table.integer("patience", at_least=1),
+                                 min_delta=min_delta)  # fmt: skip
 
     def _proximal_mu(self, fed: _Table, strategy: Strategy) -> float | None:
         if strategy != "fedprox":

@@ -43,5 +43,6 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "serving",
         "psi",
         "consent_ledger",
+        "skewed_splits",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")

@@ -1,4 +1,5 @@
-"""Aggregation strategies; the CKKS one wraps an averaging one."""
+"""Aggregation strategies; the CKKS one and the adaptive server optimisers wrap an averaging
+one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ _EXPORTS = {
     "FedAvg": "fedavg",
     "FedProx": "fedavg",
     "RoundContext": "base",
+    "ServerOptimizer": "server_optimizer",
     "Strategy": "base",
     "weighted_mean": "fedavg",
 }
@@ -21,6 +23,7 @@ __all__ = [
     "FedAvg",
     "FedProx",
     "RoundContext",
+    "ServerOptimizer",
     "Strategy",
     "weighted_mean",
 ]

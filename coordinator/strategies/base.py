@@ -27,6 +27,8 @@ class RoundContext:
     #: Participants weigh an encrypted update by ``num_examples * example_scale`` (1 / the
     #: rows declared at handshake), so a CKKS sum stays near the weights' own magnitude.
     example_scale: float = 1.0
+    #: The global model the round's participants start from (server optimisers step it).
+    global_arrays: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,16 @@ def test_in_a_terminal_the_tables_still_fit_the_terminal() -> None:
 
     assert max(len(line) for line in out.getvalue().splitlines()) <= 100
     assert "…" not in out.getvalue()
+
+
+def test_the_summary_says_when_training_stopped_on_a_plateau() -> None:
+    console, out = _log_console()
+    report = _report("credit-homo", NODES, vertical=False)
+    report.final["stopped"] = {"reason": "plateau", "round": 17, "planned": 40,
+                               "detected_at_round": 17, "best_round": 12, "best_auc": 0.7312,
+                               "patience": 5, "min_delta": 0.001}  # fmt: skip
+
+    print_summary(console, report)
+
+    assert "Stopped on a plateau after round 17 of 40" in out.getvalue()
+    assert "best 0.7312 in round 12" in out.getvalue()

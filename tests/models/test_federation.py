@@ -252,7 +252,7 @@ def test_privacy_mode_helpers(mode: str, dp: bool, he: bool) -> None:
         ('mode = "horizontal"', 'mode = "diagonal"', "federation.mode",
          "must be one of horizontal"),
         ('privacy = "dp+he"', 'privacy = "dp+hee"', "federation.privacy", "did you mean 'dp+he'"),
-        ('strategy = "fedavg"', 'strategy = "fedadam"', "federation.strategy", "must be one of"),
+        ('strategy = "fedavg"', 'strategy = "fedadamw"', "federation.strategy", "must be one of"),
         ('strategy = "fedavg"', 'strategy = "fedavg"\nproximal_mu = 0.1', "federation.proximal_mu",
          "applies only to strategy 'fedprox'"),
         ('strategy = "fedavg"', 'strategy = "fedprox"\nproximal_mu = 0', "federation.proximal_mu",
