@@ -21,13 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coordinator.publish import publish
-from coordinator.rounds import FederationResult
-from coordinator.vertical import run_vertical
 from models.federation import load_federation
-from participants.client_app import make_client_app
 from participants.demo import generate_scenario, write_vertical_federation
-from tests.support.local_grid import LocalGrid
+from tests.support.serving import publish_vertical
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,16 +70,7 @@ def trained_demo(root: Path) -> Path:
         manifest, demo / "farmer-credit-federation.toml", model="farmer_credit",
         privacy="none", epochs=2,
     )  # fmt: skip
-    spec = load_federation(path)
-    grid = LocalGrid(make_client_app(spec.path), n_nodes=len(spec.participants))
-    run = run_vertical(grid, spec, connect_timeout_s=5)  # type: ignore[arg-type]
-    publish(
-        spec,
-        FederationResult(
-            report=run.report, model=None, n_features=0, parts=run.parts, combiner=run.combiner
-        ),
-        report_path=None,
-    )
+    publish_vertical(load_federation(path))
     return demo
 
 

@@ -86,7 +86,11 @@ schema = {{ id = "customer", features = [{features("h", 4)}] }}
 
 
 def train_and_publish(folder: Path) -> FederationSpec:
-    spec = load_federation(write_vertical_federation(folder))
+    return publish_vertical(load_federation(write_vertical_federation(folder)))
+
+
+def publish_vertical(spec: FederationSpec) -> FederationSpec:
+    """Train a vertical federation on an in-process grid and publish it to its registry."""
     grid = LocalGrid(make_client_app(spec.path), n_nodes=len(spec.participants))
     run = run_vertical(grid, spec, connect_timeout_s=5)  # type: ignore[arg-type]
     publish(
