@@ -132,7 +132,24 @@ class AssertionVerifier:
         now: float | None = None,
     ) -> ConsentAssertion:
         """The assertion, if it allows reading ``categories`` of every one of
-        ``subject_ids`` for ``purpose`` with ``model``; else :class:`AssertionRefusedError`."""
+        ``subject_ids`` for ``purpose`` with ``model``; else :class:`AssertionRefusedError`.
+        Each assertion is accepted once."""
+        asserted = self.admit(token, purpose=purpose, categories=categories, model=model, now=now)
+        self.settle(asserted, subject_ids=subject_ids, now=now)
+        return asserted
+
+    def admit(
+        self,
+        token: str,
+        *,
+        purpose: str,
+        categories: Iterable[str],
+        model: str,
+        now: float | None = None,
+    ) -> ConsentAssertion:
+        """The first half of :meth:`verify`, before a request's subjects are known: the
+        assertion is ours, for this party, unexpired, not used yet, for ``purpose`` with
+        ``model`` and covering ``categories``. It is not spent: :meth:`settle` does that."""
         claims = self._decode(token, now=now)
         try:
             grants = {str(s): str(g) for s, g in claims["grants"]}
@@ -157,13 +174,22 @@ class AssertionVerifier:
             raise AssertionRefusedError(
                 "categories_not_covered", f"not asserted: {sorted(missing)}"
             )
-        uncovered = sum(1 for s in subject_ids if s not in grants)
+        with self._lock:
+            if asserted.token_id in self._seen:
+                raise AssertionRefusedError("replayed", "this assertion was already used")
+        return asserted
+
+    def settle(
+        self, asserted: ConsentAssertion, *, subject_ids: Sequence[str], now: float | None = None
+    ) -> None:
+        """The second half of :meth:`verify`: ``asserted`` names every one of
+        ``subject_ids``; it is spent (a second use is refused as ``replayed``)."""
+        uncovered = sum(1 for s in subject_ids if s not in asserted.grants)
         if uncovered:
             raise AssertionRefusedError(
                 "subject_not_covered", f"{uncovered} requested subject(s) not in the assertion"
             )
         self._spend(asserted.token_id, asserted.expires_at, now=now)
-        return asserted
 
     def _decode(self, token: str, *, now: float | None) -> dict[str, Any]:
         options: Any = {"require": ["exp", "iat", "aud", "iss", "jti"]}

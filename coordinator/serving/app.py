@@ -20,11 +20,12 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Request, Response
+from fastapi import Depends, FastAPI, Form, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from consent.api_app import api_app
 from consent.deps import ConsentedSubjects, ConsentGate, ScoringAsk
 from consent.eligibility import ConsentDecision
 from consent.errors import ConsentError, PurgedEvidenceError, UnknownEvidenceError
@@ -33,6 +34,7 @@ from consent.ledger.certificate import make_certificate
 from consent.ledger.entries import review_request_entry
 from consent.registry import ConsentRegistry
 
+from .authorization import TOKEN_URL, Authorization, api_error, client_credentials
 from .catalog import ServedModel
 from .consent_routes import add_consent_routes
 from .schemas import (
@@ -45,7 +47,7 @@ from .schemas import (
 )
 from .scoring import score_batch, score_one
 from .service import ServingState
-from .tokens import Caller, TokenError
+from .tokens import Caller
 
 __all__ = ["create_app"]
 
@@ -54,19 +56,9 @@ logger = logging.getLogger(__name__)
 ModelName = Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-def _error(status: int, reason: str, message: str, **headers: str) -> HTTPException:
-    return HTTPException(
-        status_code=status, detail={"reason": reason, "message": message}, headers=headers or None
-    )
-
-
 def create_app(state: ServingState) -> FastAPI:
     """The API over ``state`` (see the module docstring)."""
-    app = FastAPI(
-        title="fedrisk scoring and consent API",
-        version="1",
-        description=__doc__,
-    )
+    app = api_app(title="fedrisk scoring and consent API", description=__doc__ or "")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -77,48 +69,18 @@ def create_app(state: ServingState) -> FastAPI:
 
     app.add_middleware(_Measure, state=state)
 
-    # --- authentication, scopes, quotas ------------------------------------------------
+    # --- authentication, scopes, quotas (decided before any body is read) -------------
 
-    async def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise _error(
-                401,
-                "no_token",
-                "send Authorization: Bearer <access token> (POST /v1/oauth/token)",
-                **{"WWW-Authenticate": "Bearer"},
-            )
-        try:
-            found = state.tokens.verify(authorization[7:].strip())
-        except TokenError as exc:
-            raise _error(401, "bad_token", str(exc), **{"WWW-Authenticate": "Bearer"}) from None
-        app_record = state.apps.get(found.client_id)
-        if app_record is None:
-            raise _error(401, "unknown_app", "this app is no longer registered")
-        wait = state.quotas.take(
-            found.client_id, rate_per_s=app_record.rate_per_s, burst=app_record.burst
-        )
-        if wait > 0:
-            raise _error(
-                429,
-                "quota_exceeded",
-                f"retry in {wait:.2f} s",
-                **{"Retry-After": str(max(1, round(wait)))},
-            )
-        return found
+    auth = Authorization(state)
 
-    def needs(scope: str, who: Caller) -> None:
-        if not who.allows(scope):
-            raise _error(403, "missing_scope", f"this app's token lacks the scope {scope}")
-
-    def served_for(model: str, who: Caller) -> ServedModel:
-        needs(f"score:{model}", who)
+    def served_for(model: str) -> ServedModel:
         found = state.catalog.get(model)
         if found is None:
-            raise _error(404, "unknown_model", f"no servable model {model!r}: GET /v1/models")
+            raise api_error(404, "unknown_model", f"no servable model {model!r}: GET /v1/models")
         return found
 
     def ask_for(model: str, who: Caller, subject_ids: tuple[str, ...], body: object) -> ScoringAsk:
-        found = served_for(model, who)
+        found = served_for(model)
         return ScoringAsk(
             app=who.client_id,
             institution=who.institution,
@@ -128,14 +90,12 @@ def create_app(state: ServingState) -> FastAPI:
             request=body,
         )
 
-    async def single_ask(
-        model: ModelName, body: ScoreRequest, who: Annotated[Caller, Depends(caller)]
-    ) -> ScoringAsk:
+    Scorer = Annotated[Caller, auth.requires("score:{model}")]
+
+    async def single_ask(model: ModelName, body: ScoreRequest, who: Scorer) -> ScoringAsk:
         return ask_for(model, who, (body.subject_id,), body)
 
-    async def batch_ask(
-        model: ModelName, body: BatchRequest, who: Annotated[Caller, Depends(caller)]
-    ) -> ScoringAsk:
+    async def batch_ask(model: ModelName, body: BatchRequest, who: Scorer) -> ScoringAsk:
         return ask_for(model, who, tuple(dict.fromkeys(body.subject_ids)), body)
 
     def refused(ask: ScoringAsk, subject: str, decision: ConsentDecision) -> str | None:
@@ -169,24 +129,27 @@ def create_app(state: ServingState) -> FastAPI:
 
     # --- routes -----------------------------------------------------------------------
 
-    @app.post("/v1/oauth/token", response_model=TokenResponse, tags=["auth"])
+    @app.post(TOKEN_URL, response_model=TokenResponse, tags=["auth"])
     def token(
         grant_type: Annotated[str, Form()],
-        client_id: Annotated[str, Form(max_length=64)],
-        client_secret: Annotated[str, Form(max_length=256)],
+        client_id: Annotated[str | None, Form(max_length=64)] = None,
+        client_secret: Annotated[str | None, Form(max_length=256)] = None,
         scope: Annotated[str | None, Form(max_length=2048)] = None,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> TokenResponse:
         """OAuth 2.0 client credentials (RFC 6749 §4.4): an access token for the scopes
-        asked (default: every scope the app holds)."""
+        asked (default: every scope the app holds). The client authenticates with
+        ``client_id`` and ``client_secret`` in the form or with HTTP Basic (§2.3.1)."""
         if grant_type != "client_credentials":
-            raise _error(400, "unsupported_grant_type", "use grant_type=client_credentials")
+            raise api_error(400, "unsupported_grant_type", "use grant_type=client_credentials")
+        client_id, client_secret = client_credentials(authorization, client_id, client_secret)
         found = state.apps.authenticate(client_id, client_secret)
         if found is None:
-            raise _error(401, "invalid_client", "unknown client id or wrong secret")
+            raise api_error(401, "invalid_client", "unknown client id or wrong secret")
         asked = set(scope.split()) if scope else set(found.scopes)
         denied = sorted(s for s in asked if not found.allows(s))
         if denied:
-            raise _error(400, "invalid_scope", f"this app may not ask for {denied}")
+            raise api_error(400, "invalid_scope", f"this app may not ask for {denied}")
         issued = state.tokens.issue(
             client_id=client_id, institution=found.institution, scopes=frozenset(asked)
         )
@@ -195,7 +158,7 @@ def create_app(state: ServingState) -> FastAPI:
         )
 
     @app.get("/v1/models", response_model=list[ModelInfo], tags=["scoring"])
-    def models(who: Annotated[Caller, Depends(caller)]) -> list[ModelInfo]:
+    def models(who: Annotated[Caller, auth.requires()]) -> list[ModelInfo]:
         """The models this app may score."""
         return [
             ModelInfo(
@@ -240,26 +203,25 @@ def create_app(state: ServingState) -> FastAPI:
         model = state.catalog.models[consented.ask.model]
         return await score_batch(state, model, consented, body)
 
-    add_consent_routes(app, state, caller=caller, needs=needs)
+    add_consent_routes(app, state, auth=auth)
 
     def found_evidence(evidence_id: str) -> Entry:
         try:
             return state.consent.ledger.find(evidence_id)
         except PurgedEvidenceError:
-            raise _error(
+            raise api_error(
                 410, "purged", "this entry was purged at the end of its retention period"
             ) from None
         except UnknownEvidenceError:
-            raise _error(404, "unknown_evidence", "no such evidence id") from None
+            raise api_error(404, "unknown_evidence", "no such evidence id") from None
 
     @app.get("/v1/evidence/{evidence_id}", tags=["evidence"], responses={404: {}, 410: {}})
     def evidence(
         evidence_id: Annotated[str, Path(max_length=64)],
-        who: Annotated[Caller, Depends(caller)],
+        who: Annotated[Caller, auth.requires("evidence:read")],
     ) -> dict[str, Any]:
         """The evidence certificate of one of this app's decisions or of a consent event
         of its institution (checkable with `fedrisk ledger check` and the published key)."""
-        needs("evidence:read", who)
         entry = found_evidence(evidence_id)
         body = entry.body
         mine = body.get("app") == who.client_id or (
@@ -267,7 +229,7 @@ def create_app(state: ServingState) -> FastAPI:
             and _grant_institution(state, body) == who.institution
         )
         if not mine:
-            raise _error(404, "unknown_evidence", "no such evidence id")
+            raise api_error(404, "unknown_evidence", "no such evidence id")
         return make_certificate(state.consent.ledger, evidence_id)
 
     @app.post(
@@ -278,14 +240,13 @@ def create_app(state: ServingState) -> FastAPI:
     )
     def request_review(
         evidence_id: Annotated[str, Path(max_length=64)],
-        who: Annotated[Caller, Depends(caller)],
+        who: Annotated[Caller, auth.requires("evidence:read")],
     ) -> dict[str, str]:
         """Record the subject's request for a human review of one of this app's decisions
         (PIPL Art. 24); the answer is the request's own evidence id."""
-        needs("evidence:read", who)
         entry = found_evidence(evidence_id)
         if entry.body.get("kind") != "scoring_decision" or entry.body.get("app") != who.client_id:
-            raise _error(404, "unknown_evidence", "no such decision of this app")
+            raise api_error(404, "unknown_evidence", "no such decision of this app")
         body = review_request_entry(decision=evidence_id, app=who.client_id, at=_now())
         (recorded,) = state.record_decisions([body])
         return {"decision": evidence_id, "review_request": recorded}

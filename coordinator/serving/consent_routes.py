@@ -8,11 +8,10 @@ No postponed annotations here: FastAPI reads the route signatures built in
 :func:`add_consent_routes` at run time.
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path
+from fastapi import FastAPI, HTTPException, Path
 
 from consent.errors import (
     ConsentError,
@@ -22,6 +21,7 @@ from consent.errors import (
 )
 from consent.grants import GrantState
 
+from .authorization import Authorization
 from .schemas import ConsentGrantRequest, ConsentGrantResponse, ConsentState, WithdrawResponse
 from .service import ServingState
 from .tokens import Caller
@@ -45,13 +45,7 @@ def _view(state: GrantState, at: datetime) -> ConsentState:
     )
 
 
-def add_consent_routes(
-    app: FastAPI,
-    state: ServingState,
-    *,
-    caller: Callable[..., Any],
-    needs: Callable[[str, Caller], None],
-) -> None:
+def add_consent_routes(app: FastAPI, state: ServingState, *, auth: Authorization) -> None:
     """Mount the consent routes on ``app``."""
 
     def own_grant(grant_id: str, who: Caller) -> GrantState:
@@ -66,7 +60,6 @@ def add_consent_routes(
         return found
 
     def grant(body: ConsentGrantRequest, who: Caller) -> ConsentGrantResponse:
-        needs("consent:write", who)
         try:
             recorded = state.consent.grant(
                 subject_id=body.subject_id,
@@ -90,7 +83,6 @@ def add_consent_routes(
         )
 
     def withdraw(grant_id: str, who: Caller) -> WithdrawResponse:
-        needs("consent:write", who)
         own_grant(grant_id, who)
         try:
             recorded = state.consent.withdraw(grant_id)
@@ -107,7 +99,6 @@ def add_consent_routes(
         )
 
     def subject_grants(subject_id: str, who: Caller) -> list[ConsentState]:
-        needs("consent:read", who)
         now = datetime.now(UTC)
         return [
             _view(s, now)
@@ -116,14 +107,14 @@ def add_consent_routes(
         ]
 
     def receipt(grant_id: str, who: Caller) -> dict[str, Any]:
-        needs("consent:read", who)
         own_grant(grant_id, who)
         try:
             return state.consent.receipt(grant_id)
         except ConsentError:
             raise HTTPException(status_code=404, detail={"reason": "unknown_grant"}) from None
 
-    Who = Annotated[Caller, Depends(caller)]
+    Writer = Annotated[Caller, auth.requires("consent:write")]
+    Reader = Annotated[Caller, auth.requires("consent:read")]
 
     @app.post(
         "/v1/consents",
@@ -132,7 +123,7 @@ def add_consent_routes(
         tags=["consent"],
         responses={401: {}, 403: {}, 422: {}, 429: {}},
     )
-    def post_grant(body: ConsentGrantRequest, who: Who) -> ConsentGrantResponse:
+    def post_grant(body: ConsentGrantRequest, who: Writer) -> ConsentGrantResponse:
         """Record a subject's grant to the caller's institution; returns its Kantara receipt
         and the evidence id of the grant in the ledger."""
         return grant(body, who)
@@ -143,7 +134,7 @@ def add_consent_routes(
         tags=["consent"],
         responses={401: {}, 403: {}, 404: {}, 409: {}, 429: {}},
     )
-    def post_withdraw(grant_id: GrantIdPath, who: Who) -> WithdrawResponse:
+    def post_withdraw(grant_id: GrantIdPath, who: Writer) -> WithdrawResponse:
         """Withdraw a grant, effective now (one call; earlier decisions stay valid)."""
         return withdraw(grant_id, who)
 
@@ -153,7 +144,7 @@ def add_consent_routes(
         tags=["consent"],
         responses={401: {}, 403: {}, 429: {}},
     )
-    def get_subject_grants(subject_id: SubjectPath, who: Who) -> list[ConsentState]:
+    def get_subject_grants(subject_id: SubjectPath, who: Reader) -> list[ConsentState]:
         """The subject's grants to the caller's institution, with their status now."""
         return subject_grants(subject_id, who)
 
@@ -162,6 +153,6 @@ def add_consent_routes(
         tags=["consent"],
         responses={401: {}, 403: {}, 404: {}, 429: {}},
     )
-    def get_receipt(grant_id: GrantIdPath, who: Who) -> dict[str, Any]:
+    def get_receipt(grant_id: GrantIdPath, who: Reader) -> dict[str, Any]:
         """The grant's Kantara v1.1 consent receipt."""
         return receipt(grant_id, who)

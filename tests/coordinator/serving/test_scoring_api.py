@@ -291,33 +291,63 @@ def test_batch_scores_the_consented_and_evidences_every_refusal(  # type: ignore
         assert svc.state.consent.ledger.find(item["evidence_id"])
 
 
-def test_a_participant_refuses_a_request_without_a_valid_assertion(served) -> None:  # type: ignore[no-untyped-def]
-    svc, _client, folder = served
+def _gov_node(svc: Service, folder: Path) -> TestClient:
+    """The gov party's service, trusting the coordinator's assertion key."""
     registry = ModelRegistry(svc.spec.output_dir / "registry")
-    forger = AssertionSigner.in_folder(folder / "forger")
     real_key = AssertionSigner.in_folder(folder / "coordinator").public_key
     app = create_participant_app(
         party="gov",
         parts=node_parts(registry, [svc.spec.path], party="gov"),
         verifier=AssertionVerifier(real_key, audience="gov"),
     )
-    node = TestClient(app)
-    token = forger.issue(
+    return TestClient(app)
+
+
+def _assertion(by: AssertionSigner) -> dict[str, str]:
+    issued = by.issue(
         {SUBJECT: "g"},
         purpose="credit_scoring",
         categories=["gov.agri"],
         model=MODEL,
         audience="gov",
     )
+    return {"Authorization": f"Bearer {issued}", "Content-Type": "application/json"}
+
+
+def test_a_participant_refuses_a_request_without_a_valid_assertion(served) -> None:  # type: ignore[no-untyped-def]
+    svc, _client, folder = served
+    node = _gov_node(svc, folder)
+    forger = AssertionSigner.in_folder(folder / "forger")
     ask = {"subject_ids": [SUBJECT]}
 
-    forged = node.post(
-        f"/v1/partial/{MODEL}", json=ask, headers={"Authorization": f"Bearer {token}"}
-    )
+    forged = node.post(f"/v1/partial/{MODEL}", json=ask, headers=_assertion(forger))
     bare = node.post(f"/v1/partial/{MODEL}", json=ask)
 
     assert forged.status_code == 403 and forged.json()["detail"]["reason"] == "bad_signature"
     assert bare.status_code == 401
+
+
+def test_a_participant_decides_on_the_assertion_before_reading_the_body(served) -> None:  # type: ignore[no-untyped-def]
+    """A node answers 401/403 to a request without a valid assertion whatever its body,
+    and reads the body (422 if malformed) only once the assertion is admitted."""
+    svc, _client, folder = served
+    node = _gov_node(svc, folder)
+    signer = AssertionSigner.in_folder(folder / "coordinator")
+    forger = AssertionSigner.in_folder(folder / "forger")
+
+    url = f"/v1/partial/{MODEL}"
+    for malformed in (b"{", b"[]", b'{"subject_ids": []}'):
+        bare = node.post(url, content=malformed, headers={"Content-Type": "application/json"})
+        forged = node.post(url, content=malformed, headers=_assertion(forger))
+        assert bare.status_code == 401, bare.text
+        assert forged.status_code == 403 and forged.json()["detail"]["reason"] == "bad_signature"
+
+    real = _assertion(signer)
+    assert node.post(url, content=b"[]", headers=real).status_code == 422
+    # a malformed body did not spend the assertion; a good one does, once
+    assert node.post(url, json={"subject_ids": [SUBJECT]}, headers=real).status_code == 200
+    replayed = node.post(url, content=b"[]", headers=real)
+    assert replayed.status_code == 403 and replayed.json()["detail"]["reason"] == "replayed"
 
 
 def test_health_readiness_metrics_and_openapi(served) -> None:  # type: ignore[no-untyped-def]
