@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,13 +21,16 @@ from rich.console import Console
 from consent.cli import app as consent_cli
 from coordinator.cli import app as coordinator_cli
 from coordinator.cli import print_round, print_summary
+from coordinator.link_credentials import LinkCredentials, issue_link_credentials
 from coordinator.report import RoundRecord
 from coordinator.rounds import FederationResult, RoundListener
 from coordinator.server_app import make_server_app
 from models.federation import FederationSpec, load_federation
+from models.layout import deployment_dir, node_keys_dir
 from participants.cli import app as participants_cli
 from participants.cli import ensure_keys
 from participants.client_app import make_client_app
+from participants.node_credentials import NodeKeyError, issue_node_key, node_key
 
 console = Console(stderr=True)
 
@@ -55,10 +59,53 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _clis = (coordinator_cli, participants_cli, consent_cli)
+#: A group both sides define (``keys``: the steward's TLS, the node's keys) becomes one.
+_groups: dict[str, typer.Typer] = {}
 for group in (g for cli in _clis for g in cli.registered_groups):
-    app.add_typer(group.typer_instance, name=group.name)
+    part = group.typer_instance
+    if group.name not in _groups:
+        _groups[group.name] = typer.Typer(help=part.info.help, no_args_is_help=True)
+        app.add_typer(_groups[group.name], name=group.name)
+    _groups[group.name].registered_commands.extend(part.registered_commands)
+    _groups[group.name].registered_groups.extend(part.registered_groups)
 for command in (c for cli in _clis for c in cli.registered_commands):
     app.registered_commands.append(command)
+
+
+@_groups["keys"].command("deployment")
+def keys_deployment(
+    federation: Annotated[Path, typer.Argument(help="Federation file (TOML).", exists=True)],
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="A name or address nodes reach the SuperLink by (repeat)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace existing keys and certificates.")] = False,
+) -> None:
+    """Everything a one-machine deployment needs: the SuperLink's TLS, every participant's
+    node key in the allow-list, and the CKKS key set when the privacy mode uses it."""
+    spec = load_federation(federation)
+    _run_cli(False, lambda: _keys_deployment(spec, hosts=host or [], force=force))
+
+
+def _keys_deployment(spec: FederationSpec, *, hosts: list[str], force: bool) -> None:
+    folder = deployment_dir(spec)
+    if force or LinkCredentials(folder).missing():
+        issue_link_credentials(folder, names=hosts, federation=spec.name, force=force)
+    allowed = LinkCredentials(folder).nodes
+    for participant in spec.participants:
+        keys = node_keys_dir(spec)
+        try:
+            key = node_key(keys, participant.name) if not force else None
+        except NodeKeyError:
+            key = None
+        key = key or issue_node_key(keys, participant.name, force=force)
+        shutil.copyfile(key.public, allowed / key.public.name)
+    ensure_keys(spec, console=console, force=force)
+    console.print(
+        f"Deployment keys for {spec.name}: TLS in {folder}, {len(spec.participants)} node "
+        f"keys in {node_keys_dir(spec)} (allowed in {allowed}). Next: fedrisk link start "
+        f"{spec.path}"
+    )
 
 
 def simulate(

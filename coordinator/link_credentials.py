@@ -106,7 +106,8 @@ def issue_link_credentials(
     """A new CA and a SuperLink certificate for ``names`` (host names or IP addresses,
     always with loopback) in ``folder``."""
     found = LinkCredentials(Path(folder))
-    existing = [p for p in (found.ca_cert, found.ca_key, found.server_cert) if p.exists()]
+    held = (found.ca_cert, found.ca_key, found.server_cert, found.server_key)
+    existing = [p for p in held if p.exists()]
     if existing and not force:
         raise CredentialsError(
             f"{found.folder} already holds {existing[0].name}: pass --force to replace the "

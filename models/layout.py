@@ -55,3 +55,14 @@ def commitment_salt_path() -> Path:
 def checkpoint_dir(spec: FederationSpec) -> Path:
     """The coordinator's per-round checkpoints of the global model."""
     return spec.output_dir / "checkpoints" / spec.name
+
+
+def deployment_dir(spec: FederationSpec) -> Path:
+    """The steward's deployment folder: TLS material, the node allow-list (``nodes/``),
+    the SuperLink's state file and the ``flwr`` connection (``flwr-home/``)."""
+    return spec.output_dir / "deployment"
+
+
+def node_keys_dir(spec: FederationSpec) -> Path:
+    """A node's Flower authentication keys for this federation, in its state folder."""
+    return node_home() / "node-keys" / spec.name

@@ -18,12 +18,15 @@ from privacy.he.params import CKKSParams
 from privacy.he.secret import provision_keys
 
 from .local_data import load_eligible
+from .node_cli import keys_node, node_cli
 
 app = typer.Typer(no_args_is_help=True)
-keys_cli = typer.Typer(help="CKKS key set-up among participants.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Keys and certificates for a federation.", no_args_is_help=True)
 data_cli = typer.Typer(help="Check a participant's data against its schema.", no_args_is_help=True)
 app.add_typer(keys_cli, name="keys")
 app.add_typer(data_cli, name="data")
+app.add_typer(node_cli, name="node")
+keys_cli.command("node")(keys_node)
 
 
 #: The widest a table gets in a log (beyond it, cells fold onto more lines).
