@@ -113,8 +113,10 @@ def simulate(
     *,
     report_path: Path | None = None,
     on_round: RoundListener | None = None,
+    resume: bool = False,
 ) -> FederationResult:
-    """Run a federation in-process on Flower's simulation runtime; return its result."""
+    """Run a federation in-process on Flower's simulation runtime; return its result.
+    With ``resume``, go on with its last unfinished run from the newest checkpoint."""
     from flwr.simulation import run_simulation
 
     outcome: dict[str, object] = {}
@@ -122,7 +124,9 @@ def simulate(
     def done(result: FederationResult) -> None:
         outcome["result"] = result
 
-    server = make_server_app(spec, report_path=report_path, on_round=on_round, on_done=done)
+    server = make_server_app(
+        spec, report_path=report_path, on_round=on_round, on_done=done, resume=resume
+    )
     failing = _capture_failure(server, outcome)
     client = make_client_app(spec.path)
     cpus = max(1, os.cpu_count() or 1)
@@ -167,12 +171,20 @@ def train(
         Path | None, typer.Option("--report", help="Write the machine-readable report here.")
     ] = None,
     debug: Annotated[bool, typer.Option(help="Show full tracebacks and Flower's logs.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on with the last unfinished run from its newest checkpoint (after a "
+            "crash) instead of starting a new one.",
+        ),
+    ] = False,
 ) -> None:
     """Train a federation from a federation file (in-process, Flower simulation runtime)."""
-    _run_cli(debug, lambda: _train(federation, report))
+    _run_cli(debug, lambda: _train(federation, report, resume=resume))
 
 
-def _train(federation: Path, report: Path | None) -> None:
+def _train(federation: Path, report: Path | None, *, resume: bool = False) -> None:
     spec = load_federation(federation)
     for warning in spec.warnings:
         console.print(f"[bold red]WARNING[/]: {warning}")
@@ -185,7 +197,9 @@ def _train(federation: Path, report: Path | None) -> None:
         f"Federation [bold]{spec.name}[/]: model {spec.model}, {len(spec.participants)} "
         f"participants, {spec.rounds} rounds, privacy {spec.privacy}, {how}"
     )
-    result = simulate(spec, report_path=report, on_round=lambda r: print_round(console, spec, r))
+    result = simulate(
+        spec, report_path=report, on_round=lambda r: print_round(console, spec, r), resume=resume
+    )
     print_summary(console, result.report)
     if report is not None:
         console.print(f"Report written to {report}")

@@ -147,7 +147,7 @@ class FlwrControl:
     def run(
         self,
         app: Path,
-        run_config: Mapping[str, str],
+        run_config: Mapping[str, str | bool],
         *,
         timeout_s: float,
         on_output: Callable[[str], None] | None = None,

@@ -166,6 +166,14 @@ def run(
         RUN_TIMEOUT_S
     ),
     app: Annotated[Path | None, typer.Option(help="Flower App folder (deploy/flower).")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on with the last unfinished training run from its newest checkpoint "
+            "(after a coordinator crash) instead of starting a new one.",
+        ),
+    ] = False,
 ) -> None:
     """Train the federation on the SuperLink's nodes; stream the log, print the result."""
     console = Console(stderr=True)
@@ -176,7 +184,7 @@ def run(
         app_dir = app or flower_app_dir()
         outcome = control.run(
             app_dir,
-            {"federation": str(spec.path.resolve()), "report": str(report_path)},
+            {"federation": str(spec.path.resolve()), "report": str(report_path), "resume": resume},
             timeout_s=timeout,
             on_output=lambda line: print(line, file=sys.stderr, flush=True),
         )

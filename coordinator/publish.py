@@ -109,7 +109,16 @@ def _record_training(
         model_version=registered.version,
         part_hashes={ref.party: ref.sha256 for ref in result.parts},
     )
+    body["run_id"] = report.run_id
     with EvidenceLog.in_folder(ledger_dir(spec)) as log:
+        if report.run_id is not None:
+            # A coordinator that crashed after this append and resumed must not add another.
+            for index, earlier in log.indexed_bodies(["training_round"]):
+                if earlier.get("run_id") == report.run_id:
+                    found = log.entry(index)
+                    logger.info("run %s is already in the ledger as %s", report.run_id,
+                                found.evidence_id)  # fmt: skip
+                    return found.evidence_id
         entry = log.append(body)
     logger.info("training record of %s %s is %s", spec.name, registered.version, entry.evidence_id)
     return entry.evidence_id

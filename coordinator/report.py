@@ -57,6 +57,10 @@ class FederationReport:
     final: dict[str, Any] = field(default_factory=dict)
     model_version: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The training run's id (it stays the same when a restarted coordinator resumes it).
+    run_id: str | None = None
+    #: Each resumption: the round it went on from and that round's model hash.
+    resumed: list[dict[str, Any]] = field(default_factory=list)
 
     def epsilon_per_participant(self) -> dict[str, float]:
         """The latest ε each participant reported (accumulated over this run's rounds)."""

@@ -19,7 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from models import wire
-from models.federation import FederationSpec
+from models.federation import DEFAULT_ROUND_TIMEOUT_S, FederationSpec
 from models.layout import checkpoint_dir, public_key_path
 from models.nets import build_network
 from models.parameters import from_arrays, to_arrays
@@ -31,11 +31,13 @@ from models.vertical_parts import PartRef
 from privacy.he.public import PublicContext
 from privacy.he.records import update_to_record
 
-from .checkpoints import save_checkpoint
+from .checkpoints import save_checkpoint, start_run
 from .early_stopping import PlateauStop
 from .exchange import Exchange
 from .handshake import FederationAbortedError, run_handshake, wait_for_nodes
 from .report import FederationReport, RoundRecord
+from .resume import restore_run, run_state
+from .sampling import round_participants
 from .strategies.base import Aggregate, RoundContext, Strategy
 from .strategies.encrypted_aggregation import EncryptedAggregation
 from .strategies.fedavg import FedAvg, FedProx
@@ -89,15 +91,24 @@ def run_federation(
     *,
     on_round: RoundListener | None = None,
     connect_timeout_s: float = 120.0,
-    round_timeout_s: float | None = 3600.0,
+    round_timeout_s: float | None = None,
+    resume: bool = False,
 ) -> FederationResult:
-    """Run every round of a horizontal federation and return the report and final model."""
+    """Run every round of a horizontal federation and return the report and final model.
+
+    Every round is committed as a checkpoint. With ``resume``, the run the coordinator was
+    last training goes on from its newest checkpoint: same run id, same model, the report
+    and the ε so far; participants keep their own journal of what they spent in the run.
+    """
+    round_timeout_s = round_timeout_s or spec.round_timeout_s or DEFAULT_ROUND_TIMEOUT_S
     schema = training_schema(spec)
     arch = architecture(spec)
     evaluation = load_table(spec.evaluation_file, schema) if spec.evaluation_file else None
     public = PublicContext.load(public_key_path(spec)) if spec.privacy.uses_he else None
     strategy = build_strategy(spec, public=public)
     report = _new_report(spec, schema_hash=schema.hash(), strategy=strategy.name)
+    checkpoints = checkpoint_dir(spec)
+    restored = restore_run(checkpoints, spec, report) if resume else None
 
     nodes = wait_for_nodes(grid, expected=len(spec.participants), timeout_s=connect_timeout_s)
     roster = run_handshake(
@@ -128,19 +139,36 @@ def run_federation(
     )
     arrays = [a.astype(np.float32) for a in to_arrays(model)]
     shapes = tuple(tuple(a.shape) for a in arrays)
-    run_id = uuid.uuid4().hex[:12]
+    run_id = restored.run_id if restored is not None else uuid.uuid4().hex[:12]
+    report.run_id = run_id
+    start_run(checkpoints, run_id)
+    first_round = 1
+    if restored is not None and restored.arrays is not None:
+        if [tuple(a.shape) for a in restored.arrays] != list(shapes):
+            raise FederationAbortedError(
+                f"checkpoint {restored.path} does not fit the model: shapes "
+                f"{[a.shape for a in restored.arrays]}, expected {list(shapes)}"
+            )
+        arrays = [a.astype(np.float32) for a in restored.arrays]
+        first_round = restored.server_round + 1
     example_scale = 1.0 / max(1, sum(r.rows_used for r in roster.records if r.accepted))
-    epsilon: dict[str, float] = {}
+    epsilon: dict[str, float] = report.epsilon_per_participant()
     # Under CKKS a round's model is known one round later (participants decrypt it from the
     # next train message and the first of them returns it), so its record waits here.
     pending: _Pending | None = None
     plateau = None if spec.early_stopping is None else PlateauStop.from_spec(spec.early_stopping)
+    for done_record in report.rounds:  # a resumed run's rounds so far
+        if plateau is not None:
+            plateau.observe(done_record.server_round, done_record.auc)
 
     def publish_round(record: RoundRecord) -> None:
         report.rounds.append(record)
         if plateau is not None and plateau.observe(record.server_round, record.auc):
             logger.info("AUC plateau (best %.4f in round %s): stopping after this round",
                         plateau.best_auc or 0.0, plateau.best_round)  # fmt: skip
+        # The round's commit: its model and everything needed to go on from it, in one file.
+        save_checkpoint(checkpoints, server_round=record.server_round, arrays=arrays,
+                        run_id=run_id, state=run_state(report, spec))  # fmt: skip
         if on_round is not None:
             on_round(record)
 
@@ -154,7 +182,6 @@ def run_federation(
             aggregate = replace(aggregate, encrypted=None, failure=opened)
         else:
             arrays = [a.astype(np.float32) for a in opened]
-            save_checkpoint(checkpoint_dir(spec), server_round=done.server_round, arrays=arrays)
             aggregate = replace(aggregate, arrays=arrays)
         metrics = _evaluate(model, arrays, evaluation)
         publish_round(
@@ -162,18 +189,19 @@ def run_federation(
                           done.epsilon, done.started, metrics=metrics, ended=until)
         )  # fmt: skip
 
-    for server_round in range(1, spec.rounds + 1):
+    for server_round in range(first_round, spec.rounds + 1):
         if plateau is not None and plateau.stopped_at is not None:
             break  # under CKKS the plateau shows a round late: the pending round settles below
         started = time.monotonic()
         ctx = RoundContext(
             server_round,
             shapes,
-            roster.nodes,
+            round_participants(grid, roster.nodes, spec=spec, server_round=server_round),
             spec.min_participants,
             round_timeout_s,
             example_scale=example_scale,
             global_arrays=tuple(arrays),
+            run_id=run_id,
         )
         incoming = _train_round(
             grid, spec, strategy, arrays, ctx=ctx, run_id=run_id, arch=arch, norm=norm,
@@ -194,7 +222,6 @@ def run_federation(
             continue
         if aggregate.arrays is not None:
             arrays = [a.astype(np.float32) for a in aggregate.arrays]
-            save_checkpoint(checkpoint_dir(spec), server_round=server_round, arrays=arrays)
         else:
             logger.error(
                 "round %d failed: %s; keeping the last good model", server_round, aggregate.failure

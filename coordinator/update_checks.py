@@ -48,20 +48,48 @@ def num_examples_of(msg: Message) -> int:
     return value
 
 
-def reply_error(msg: Message) -> str | None:
-    """The refusal reason of an error reply, or None when the reply carries content."""
+@dataclass(frozen=True)
+class RoundTag:
+    """The run and round a train reply must say it answers."""
+
+    run_id: str
+    server_round: int
+
+
+def reply_error(msg: Message, *, expected: RoundTag | None = None) -> str | None:
+    """The refusal reason of an error reply, or None when the reply carries content (and,
+    when ``expected`` is given, says it answers that run's round)."""
     if msg.has_error():
         return f"participant refused or failed: {msg.error.reason}"
     if wire.METRICS not in msg.content:
         return "reply has no metrics record"
+    return None if expected is None else stale_reason(msg, expected=expected)
+
+
+def stale_reason(msg: Message, *, expected: RoundTag) -> str | None:
+    """Why a reply is not an answer to ``expected`` (a stale or replayed update), or None."""
+    info = msg.content.get(wire.INFO)
+    got_round = None if info is None else info.get(wire.SERVER_ROUND)
+    got_run = None if info is None else info.get(wire.RUN_ID)
+    if not isinstance(got_round, int) or isinstance(got_round, bool):
+        return "reply does not say which round it answers"
+    if got_run != expected.run_id:
+        return f"reply belongs to run {got_run!r}, not to this run ({expected.run_id})"
+    if got_round != expected.server_round:
+        return f"stale update: it answers round {got_round}, this is round {expected.server_round}"
     return None
 
 
 def check_plain(
-    msg: Message, *, participant: str, shapes: Sequence[tuple[int, ...]]
+    msg: Message,
+    *,
+    participant: str,
+    shapes: Sequence[tuple[int, ...]],
+    expected: RoundTag | None = None,
 ) -> PlainUpdate | Rejection:
-    """Validate a plain update against the global model's shapes."""
-    error = reply_error(msg)
+    """Validate a plain update against the global model's shapes (and the round it must
+    answer, when ``expected`` is given)."""
+    error = reply_error(msg, expected=expected)
     if error is not None:
         return Rejection(participant, error)
     if wire.ARRAYS not in msg.content:

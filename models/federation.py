@@ -45,6 +45,7 @@ __all__ = [
     "ADAPTIVE_STRATEGIES",
     "CKKS_MAX_COEFF_MODULUS_BITS",
     "DEFAULT_CKKS_CHAIN",
+    "DEFAULT_ROUND_TIMEOUT_S",
     "DPSpec",
     "EarlyStoppingSpec",
     "FederationSpec",
@@ -77,6 +78,8 @@ CKKS_MAX_COEFF_MODULUS_BITS: Final[Mapping[int, int]] = MappingProxyType({
 #: Default CKKS chain for horizontal aggregation: one 60-bit data prime (sums only; the
 #: participants scale their updates to the weights' magnitude) and a 40-bit special prime.
 DEFAULT_CKKS_CHAIN: Final = (60, 40)
+#: How long a round waits for replies unless the file says ``round_timeout_s``.
+DEFAULT_ROUND_TIMEOUT_S: Final = 3600.0
 NO_PRIVACY_WARNING: Final = (
     "privacy mode 'none': the coordinator sees every participant's plain update"
 )
@@ -218,6 +221,12 @@ class FederationSpec:
     server_optimizer: ServerOptimizerSpec | None = None
     #: Set when the file has an [early_stopping] table (horizontal federations).
     early_stopping: EarlyStoppingSpec | None = None
+    #: Share of the accepted participants asked to train in each round (horizontal; ``None``
+    #: = all of them), drawn afresh each round from ``seed`` and the round number.
+    sample_fraction: float | None = None
+    #: How long a round waits for replies before it goes on with those that answered
+    #: (``None`` = :data:`DEFAULT_ROUND_TIMEOUT_S`).
+    round_timeout_s: float | None = None
 
     def participant(self, name: str) -> ParticipantSpec:
         """The participant called ``name``."""
@@ -242,7 +251,8 @@ class FederationSpec:
             "min_participants": self.min_participants, "local_epochs": self.local_epochs,
             "batch_size": self.batch_size, "learning_rate": self.learning_rate,
             "hidden": hidden, "seed": self.seed, "consent_purpose": self.consent_purpose,
-            "consent_as_of": as_of,
+            "consent_as_of": as_of, "sample_fraction": self.sample_fraction,
+            "round_timeout_s": self.round_timeout_s,
         })  # fmt: skip
         he = asdict(self.he) | {
             "coeff_mod_bit_sizes": list(self.he.coeff_mod_bit_sizes),
@@ -299,7 +309,7 @@ _KEYS: Final[dict[str, tuple[str, ...]]] = {
     "federation": (
         "name", "model", "mode", "privacy", "strategy", "proximal_mu", "rounds",
         "min_participants", "local_epochs", "batch_size", "learning_rate", "hidden", "seed",
-        "consent_purpose", "consent_as_of",
+        "consent_purpose", "consent_as_of", "sample_fraction", "round_timeout_s",
     ),
     "privacy": ("dp", "he"),
     "privacy.dp": ("target_epsilon", "delta", "max_grad_norm", "accountant", "budget_epsilon"),
@@ -517,7 +527,19 @@ class _Reader:
             vertical=vertical,
             server_optimizer=self._server_optimizer(strategy),
             early_stopping=self._early_stopping(vertical, evaluation),
+            sample_fraction=self._sample_fraction(fed, mode),
+            round_timeout_s=fed.positive("round_timeout_s") if fed.has("round_timeout_s") else None,
         )
+
+    def _sample_fraction(self, fed: _Table, mode: str) -> float | None:
+        if not fed.has("sample_fraction"):
+            return None
+        if mode != "horizontal":
+            raise fed.error("sample_fraction", "applies only to mode 'horizontal'")
+        value = fed.positive("sample_fraction")
+        if value > 1:
+            raise fed.error("sample_fraction", f"must be in (0, 1], got {value:g}")
+        return value
 
     def _mode(self, fed: _Table) -> Literal["horizontal", "vertical"]:
         mode = fed.choice("mode", ("horizontal", "vertical"), "horizontal")

@@ -36,6 +36,14 @@ def budget_path(data_file: Path) -> Path:
     return node_home() / "budgets" / f"{data_file.name}-{key}.json"
 
 
+def dp_journal_path(data_file: Path, run_id: str) -> Path:
+    """The DP events a dataset spent in one training run, in the node's state folder: the
+    run's ε survives a restart of the coordinator or the node."""
+    key = hashlib.sha256(str(data_file.resolve()).encode()).hexdigest()[:16]
+    safe = "".join(c for c in run_id if c.isalnum() or c in "-_") or "run"
+    return node_home() / "dp-runs" / f"{data_file.name}-{key}" / f"{safe}.json"
+
+
 def registry_dir(spec: FederationSpec) -> Path:
     """The local model registry written by the coordinator."""
     return spec.output_dir / "registry"

@@ -10,6 +10,7 @@ reported without the wrapper's ``_module.`` prefix.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from .errors import ParameterShapeError
 from .nets import unwrap_module
 
 __all__ = [
+    "arrays_sha256",
     "count_parameters",
     "from_arrays",
     "get_flat",
@@ -135,3 +137,14 @@ def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         name: tensor.detach().cpu().clone()
         for name, tensor in unwrap_module(model).state_dict().items()
     }
+
+
+def arrays_sha256(arrays: Sequence[np.ndarray]) -> str:
+    """SHA-256 over the arrays' dtypes, shapes and bytes, in order: a model's identity
+    (the same parameters give the same hash on every machine)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        contiguous = np.ascontiguousarray(array)
+        digest.update(f"{contiguous.dtype.str}{contiguous.shape};".encode())
+        digest.update(contiguous.tobytes())
+    return digest.hexdigest()

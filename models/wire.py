@@ -42,6 +42,10 @@ AGGREGATE: Final = "aggregate"
 
 #: Metric key holding the number of training examples a reply stands for.
 NUM_EXAMPLES: Final = "num-examples"
+#: Config keys of a train message, echoed in the reply's info record: the round and the
+#: training run it answers (a reply naming another is a stale update).
+SERVER_ROUND: Final = "server-round"
+RUN_ID: Final = "run-id"
 
 
 # --- Typed accessors -----------------------------------------------------------------------

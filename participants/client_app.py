@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from flwr.app import (
@@ -30,14 +31,15 @@ from flwr.clientapp.typing import Mod
 from models import wire
 from models.errors import ModelsError
 from models.federation import FederationSpec, ParticipantSpec, load_federation
-from models.layout import budget_path, secret_key_path
-from privacy.dp.accounting import PrivacyAccountant
+from models.layout import budget_path, dp_journal_path, secret_key_path
+from models.parameters import arrays_sha256
+from privacy.dp.accounting import epsilon_for
 from privacy.dp.budget import PrivacyBudget
-from privacy.dp.events import DPEvent
 from privacy.errors import BudgetExceededError, PrivacyError
 from privacy.he.records import record_to_update
 from privacy.he.secret import decrypt_aggregate
 
+from .dp_journal import DPJournal, JournalEntry
 from .keys import load_secret
 from .local_data import (
     ParticipantError,
@@ -46,7 +48,7 @@ from .local_data import (
     load_eligible,
     participant_spec,
 )
-from .local_training import RoundPlan, train_round
+from .local_training import LocalResult, RoundPlan, train_round
 from .mods import make_decrypt_mod, make_encrypt_mod
 from .vertical_node import handle_vertical
 
@@ -55,8 +57,6 @@ logger = logging.getLogger(__name__)
 #: Flower error codes for refusals a participant sends back (the coordinator logs them).
 REFUSED = 400
 FAILED = 500
-
-_DP_STATE = "fedrisk.dp-events"
 
 
 class ParticipantResolver:
@@ -164,8 +164,13 @@ def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Mes
     spec, participant = resolver.participant(context)
     config = wire.config_of(msg.content)
     plan = _plan(config)
+    run_id = wire.config_str(config, wire.RUN_ID)
     eligible = load_eligible(spec, participant)
-    run_events = _load_events(context)
+    global_arrays = wire.arrays_of(msg.content).to_numpy_ndarrays()
+    journal = DPJournal(dp_journal_path(participant.file, run_id)) if plan.use_dp else None
+    started_from = arrays_sha256(global_arrays)
+    replay = None if journal is None else journal.replay_of(plan.server_round,
+                                                             input_sha256=started_from)  # fmt: skip
     budget = None
     if plan.use_dp and spec.dp is not None:
         budget = PrivacyBudget.open(
@@ -176,16 +181,18 @@ def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Mes
         )
     result = train_round(
         plan,
-        global_arrays=wire.arrays_of(msg.content).to_numpy_ndarrays(),
+        global_arrays=global_arrays,
         eligible=eligible,
-        budget=budget,
-        run_events=run_events,
-        run_id=wire.config_str(config, "run-id"),
+        # A replayed round was charged when it first ran; it is checked again if it differs.
+        budget=budget if replay is None else None,
+        run_events=[] if journal is None else journal.events(excluding=replay),
+        run_id=run_id,
         model_name=spec.name,
         budget_name=f"{participant.name}:{participant.file.name}",
     )
-    if result.dp_event is not None:
-        _save_events(context, [*run_events, result.dp_event])
+    if result.dp_event is not None and journal is not None:
+        result = _journal(journal, result, plan, replay=replay, started_from=started_from,
+                          budget=budget, run_id=run_id, model=spec.name)  # fmt: skip
     metrics: dict[str, MetricRecordValues] = {
         wire.NUM_EXAMPLES: result.num_examples,
         "train-loss": result.mean_loss,
@@ -201,7 +208,13 @@ def _train(msg: Message, context: Context, resolver: ParticipantResolver) -> Mes
         {
             wire.ARRAYS: ArrayRecord(result.arrays),
             wire.METRICS: MetricRecord(metrics),
-            wire.INFO: ConfigRecord({"participant": participant.name}),
+            wire.INFO: ConfigRecord(
+                {
+                    "participant": participant.name,
+                    wire.SERVER_ROUND: plan.server_round,
+                    wire.RUN_ID: wire.config_str(config, wire.RUN_ID),
+                }
+            ),
         }
     )
     return Message(content, reply_to=msg)
@@ -249,19 +262,31 @@ def _plan(config: ConfigRecord) -> RoundPlan:
     )
 
 
-def _load_events(context: Context) -> list[DPEvent]:
-    if _DP_STATE not in context.state:
-        return []
-    record = wire.config_of(context.state, _DP_STATE)
-    accountant = PrivacyAccountant.from_dict(json.loads(wire.config_str(record, "json")))
-    return list(accountant.events)
-
-
-def _save_events(context: Context, events: list[DPEvent]) -> None:
-    accountant = PrivacyAccountant()
-    for event in events:
-        accountant.record(event)
-    context.state[_DP_STATE] = ConfigRecord({"json": json.dumps(accountant.to_dict())})
+def _journal(
+    journal: DPJournal,
+    result: LocalResult,
+    plan: RoundPlan,
+    *,
+    replay: JournalEntry | None,
+    started_from: str,
+    budget: PrivacyBudget | None,
+    run_id: str,
+    model: str,
+) -> LocalResult:
+    """Journal the round's release; a replay that released the same update costs nothing."""
+    assert result.dp_event is not None
+    released = arrays_sha256(result.arrays)
+    if replay is not None and replay.output_sha256 == released:
+        logger.info("round %d replayed from the same model: same update, no new privacy cost",
+                    plan.server_round)  # fmt: skip
+        return result
+    if replay is not None and budget is not None:
+        budget.charge([result.dp_event], run_id=run_id, model=model, round=plan.server_round)
+    journal.record(JournalEntry(plan.server_round, result.dp_event, started_from, released))
+    if replay is None:
+        return result
+    spent = epsilon_for(journal.events(), delta=plan.delta, kind=plan.accountant)
+    return replace(result, epsilon_run=spent)
 
 
 #: The module-level app that Flower's deployment engine loads (``participants.client_app:app``).

@@ -22,7 +22,7 @@ from coordinator.checkpoints import latest_checkpoint
 from models.federation import load_federation
 from models.layout import checkpoint_dir
 from participants.cli import ensure_keys
-from tests.support.loopback import LoopbackDeployment, free_ports
+from tests.support.loopback import PARTICIPANTS, LoopbackDeployment, free_ports, write_federation
 from tests.support.serving import write_vertical_federation
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,63 +31,6 @@ RUN_TIMEOUT_S = 300.0
 #: CKKS is approximate: sums decrypt to within ~1e-6 of the plaintext sums.
 WEIGHT_TOLERANCE = 1e-4
 AUC_TOLERANCE = 1e-3
-
-
-# --- a small horizontal federation on synthetic data --------------------------------------------
-
-FEATURES = [f"x{i}" for i in range(5)]
-PARTICIPANTS = ("p1", "p2", "p3", "p4")
-WEIGHTS = np.array([1.5, -2.0, 1.0, 0.0, 0.5])
-
-
-def write_rows(path: Path, *, rows: int, rng: np.random.Generator, id_prefix: str) -> None:
-    """``rows`` subjects whose default label is a noisy logistic function of x0..x4."""
-    x = rng.normal(size=(rows, len(FEATURES)))
-    p = 1.0 / (1.0 + np.exp(-(x @ WEIGHTS)))
-    y = (rng.random(rows) < p).astype(int)
-    lines = ["id,y," + ",".join(FEATURES)]
-    for i in range(rows):
-        values = ",".join(f"{v:.6f}" for v in x[i])
-        lines.append(f"{id_prefix}{i:05d},{y[i]},{values}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def write_federation(directory: Path, *, rows: int = 300, seed: int = 3) -> Path:
-    """Four participants' CSVs, an evaluation CSV and the federation file over them."""
-    rng = np.random.default_rng(seed)
-    for name in PARTICIPANTS:
-        write_rows(directory / f"{name}.csv", rows=rows, rng=rng, id_prefix=f"{name}-")
-    write_rows(directory / "eval.csv", rows=rows, rng=rng, id_prefix="eval-")
-    features = ", ".join(f'{{ name = "{f}", type = "float" }}' for f in FEATURES)
-    participants = "\n".join(
-        f'[[participants]]\nname = "{name}"\nfile = "{name}.csv"\n' for name in PARTICIPANTS
-    )
-    path = directory / "federation.toml"
-    path.write_text(
-        f"""[federation]
-name = "deploy-smoke"
-model = "logistic"
-mode = "horizontal"
-privacy = "he"
-strategy = "fedavg"
-rounds = 2
-min_participants = 2
-local_epochs = 1
-batch_size = 32
-learning_rate = 0.1
-seed = {seed}
-
-[schema]
-id = "id"
-label = "y"
-features = [ {features} ]
-
-[evaluation]
-file = "eval.csv"
-
-{participants}"""
-    )
-    return path
 
 
 # --- tests ------------------------------------------------------------------------------------
@@ -108,7 +51,11 @@ def test_flower_app_bundle_carries_only_its_definition() -> None:
         "serverapp": "coordinator.server_app:app",
         "clientapp": "participants.client_app:app",
     }
-    assert config["tool"]["flwr"]["app"]["config"] == {"federation": "", "report": ""}
+    assert config["tool"]["flwr"]["app"]["config"] == {
+        "federation": "",
+        "report": "",
+        "resume": False,
+    }
 
 
 def in_process(federation: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> dict:

@@ -30,17 +30,23 @@ __all__ = ["score_batch", "score_one"]
 CHUNK = 2_000
 #: Parallel partial-inference calls in flight per batch.
 PARALLEL = 4
+#: Seconds a caller is asked to wait after a participant was unavailable (``Retry-After``).
+RETRY_AFTER_S = 5
 
 
 def _party_error(exc: PartyError) -> HTTPException:
-    status = 503 if exc.status >= 500 else 502
+    """503 (with ``Retry-After``) when a party is down, slow or answers nothing usable; 502
+    when it refused the call. No score is computed from the parties that did answer."""
+    unavailable = exc.status >= 500
     return HTTPException(
-        status_code=status,
+        status_code=503 if unavailable else 502,
         detail={
-            "reason": "participant_unavailable",
+            "reason": "participant_unavailable" if unavailable else "participant_refused",
             "party": exc.party,
-            "message": f"{exc.party} could not answer ({exc.reason}); try again",
+            "cause": exc.cause,
+            "message": f"{exc}; no score was computed, try again later",
         },
+        headers={"Retry-After": str(RETRY_AFTER_S)} if unavailable else None,
     )
 
 
@@ -146,12 +152,20 @@ async def score_batch(
                 state, model, {s: consented.grants[s] for s in part}, explain=body.reason_codes
             )
 
+    # All or nothing: the first chunk a party fails cancels the others, and the batch
+    # answers that party's error instead of a partial portfolio.
     try:
-        done = await asyncio.gather(
-            *(chunk(subjects[i : i + CHUNK]) for i in range(0, len(subjects), CHUNK))
-        )
-    except PartyError as exc:
-        raise _party_error(exc) from None
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(chunk(subjects[i : i + CHUNK]))
+                for i in range(0, len(subjects), CHUNK)
+            ]
+    except BaseExceptionGroup as failed:
+        errors = [e for e in failed.exceptions if isinstance(e, PartyError)]
+        if errors:
+            raise _party_error(errors[0]) from None
+        raise
+    done = [task.result() for task in tasks]
     answers: dict[str, dict[str, PartyAnswer]] = {}
     unknown: list[str] = []
     for found, missing in done:

@@ -12,7 +12,7 @@ from flwr.serverapp import Grid
 
 from privacy.he.updates import EncryptedUpdate
 
-from ..update_checks import Rejection
+from ..update_checks import Rejection, RoundTag
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,13 @@ class RoundContext:
     example_scale: float = 1.0
     #: The global model the round's participants start from (server optimisers step it).
     global_arrays: tuple[np.ndarray, ...] = ()
+    #: The training run's id: a train reply must name it and this round (else it is stale).
+    run_id: str = ""
+
+    @property
+    def tag(self) -> RoundTag | None:
+        """What a train reply must say it answers (None outside a training run)."""
+        return RoundTag(self.run_id, self.server_round) if self.run_id else None
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class EncryptedAggregation:
         for msg in replies:
             who = participant_of(msg, names)
             try:
-                update = self._update_of(msg)  # an error reply is refused with its reason
+                update = self._update_of(msg, ctx)  # an error reply is refused with its reason
                 n = num_examples_of(msg)
                 running.add(update, where=f"update from {who}")
                 valid.append((msg, n))
@@ -111,8 +111,8 @@ class EncryptedAggregation:
             return plain
         return wire.unflatten(plain / aggregate.divisor, ctx.shapes)
 
-    def _update_of(self, msg: Message) -> EncryptedUpdate:
-        error = reply_error(msg)
+    def _update_of(self, msg: Message, ctx: RoundContext) -> EncryptedUpdate:
+        error = reply_error(msg, expected=ctx.tag)
         if error is not None:
             raise ValueError(error)
         if wire.ENCRYPTED not in msg.content:

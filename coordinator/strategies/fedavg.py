@@ -34,7 +34,12 @@ class FedAvg:
         self, replies: Iterable[Message], *, ctx: RoundContext, grid: Grid
     ) -> Aggregate:
         checked = [
-            check_plain(m, participant=participant_of(m, dict(ctx.participants)), shapes=ctx.shapes)
+            check_plain(
+                m,
+                participant=participant_of(m, dict(ctx.participants)),
+                shapes=ctx.shapes,
+                expected=ctx.tag,
+            )
             for m in replies
         ]
         # Replies arrive in any order; average in roster order so a run is reproducible.

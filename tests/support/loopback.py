@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+
 from coordinator.flwr_control import ControlError, FlwrControl
 from models.federation import load_federation
 from models.flower_processes import descendants, send_signal, stop_process_tree
@@ -28,6 +30,72 @@ from models.layout import deployment_dir
 
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
+
+
+FEATURES = [f"x{i}" for i in range(5)]
+PARTICIPANTS = ("p1", "p2", "p3", "p4")
+WEIGHTS = np.array([1.5, -2.0, 1.0, 0.0, 0.5])
+
+
+def write_rows(path: Path, *, rows: int, rng: np.random.Generator, id_prefix: str) -> None:
+    """``rows`` subjects whose default label is a noisy logistic function of x0..x4."""
+    x = rng.normal(size=(rows, len(FEATURES)))
+    p = 1.0 / (1.0 + np.exp(-(x @ WEIGHTS)))
+    y = (rng.random(rows) < p).astype(int)
+    lines = ["id,y," + ",".join(FEATURES)]
+    for i in range(rows):
+        values = ",".join(f"{v:.6f}" for v in x[i])
+        lines.append(f"{id_prefix}{i:05d},{y[i]},{values}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_federation(
+    directory: Path,
+    *,
+    rows: int = 300,
+    seed: int = 3,
+    privacy: str = "he",
+    rounds: int = 2,
+    min_participants: int = 2,
+    extra: str = "",
+) -> Path:
+    """Four participants' CSVs, an evaluation CSV and the federation file over them
+    (``extra``: more [federation] keys, then any further tables)."""
+    rng = np.random.default_rng(seed)
+    for name in PARTICIPANTS:
+        write_rows(directory / f"{name}.csv", rows=rows, rng=rng, id_prefix=f"{name}-")
+    write_rows(directory / "eval.csv", rows=rows, rng=rng, id_prefix="eval-")
+    features = ", ".join(f'{{ name = "{f}", type = "float" }}' for f in FEATURES)
+    participants = "\n".join(
+        f'[[participants]]\nname = "{name}"\nfile = "{name}.csv"\n' for name in PARTICIPANTS
+    )
+    path = directory / "federation.toml"
+    path.write_text(
+        f"""[federation]
+name = "deploy-smoke"
+model = "logistic"
+mode = "horizontal"
+privacy = "{privacy}"
+strategy = "fedavg"
+rounds = {rounds}
+min_participants = {min_participants}
+local_epochs = 1
+batch_size = 32
+learning_rate = 0.1
+seed = {seed}
+{extra}
+
+[schema]
+id = "id"
+label = "y"
+features = [ {features} ]
+
+[evaluation]
+file = "eval.csv"
+
+{participants}"""
+    )
+    return path
 
 
 def free_ports(count: int) -> list[int]:
@@ -169,6 +237,8 @@ class LoopbackDeployment:
 
     def check_alive(self) -> None:
         for name, proc in self._procs.items():
+            if name == "run":
+                continue
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}\n{self.logs()}")
 
@@ -198,6 +268,23 @@ class LoopbackDeployment:
             *extra,
             timeout_s=timeout_s + 60,
         )  # fmt: skip
+
+    def start_run(self, *extra: str, timeout_s: float) -> None:
+        """``fedrisk link run`` in the background (process ``run``); see :meth:`wait`."""
+        self.spawn(
+            "run", "link", "run", str(self.federation),
+            "--superlink", self.superlink, "--timeout", str(timeout_s), *extra,
+        )  # fmt: skip
+
+    def wait(self, name: str, *, timeout_s: float) -> int:
+        """Wait for process ``name`` to end; its exit code."""
+        proc = self._procs.pop(name)
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            stop_process_tree(proc, grace_s=STOP_TIMEOUT_S)
+            message = f"{name} still running after {timeout_s:.0f} s\n{self.logs()}"
+            raise TimeoutError(message) from None
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
         """Kill process ``name`` and everything it started (``kill -9`` by default)."""
