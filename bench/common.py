@@ -155,9 +155,12 @@ def write_federation(
     label_column: str = "y",
     strategy: str = "fedavg",
     tables: str = "",
+    federation_options: Mapping[str, object] | None = None,
 ) -> Path:
     """Write a horizontal federation file for the generic ``logistic``/``mlp`` models
-    (``tables``: more TOML tables, e.g. ``[server_optimizer]``, written as given)."""
+    (``tables``: more TOML tables, e.g. ``[server_optimizer]``, written as given;
+    ``federation_options``: more ``[federation]`` keys, e.g. ``sample_fraction``, which
+    replace the defaults written here, ``min_participants`` included)."""
     fed: dict[str, object] = {
         "name": name,
         "model": model,
@@ -171,6 +174,7 @@ def write_federation(
         "learning_rate": float(settings.learning_rate),
         "seed": settings.seed,
     }
+    fed.update(federation_options or {})
     if model == "mlp":
         if not settings.hidden:
             raise ValueError("model 'mlp' needs hidden layer sizes")
