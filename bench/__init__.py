@@ -21,6 +21,9 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
   splits of the credit data: rounds to reach pooled - 0.005 and final AUC.
 - ``consent_ledger``: consent check latency at 1M grants in SQLite and PostgreSQL, and the
   evidence ledger's append rates, ``verify()`` time and proof sizes at 1M entries.
+- ``scale``: Flower's simulation engine (Ray) with 100, 300 and 1,000 simulated factory
+  edge nodes, 10 % sampled per round, ``dp+he``: seconds per round, handshake, peak memory
+  of the whole process tree, and the largest node count that fits the machine's memory.
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
 Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
@@ -39,6 +42,7 @@ PARTS = (
     "psi",
     "consent_ledger",
     "skewed_splits",
+    "scale",
 )
 
 __all__ = ["PARTS"]

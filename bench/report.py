@@ -157,6 +157,7 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         consent_ledger,
         he_cost,
         psi_throughput,
+        scale,
         serving,
         skewed_splits,
         split_demo,
@@ -219,6 +220,7 @@ def render(document: dict[str, Any], *, workers: int) -> str:
          consent_ledger.markdown),
         ("skewed_splits", "10. Horizontal training on skewed participants", skewed_splits,
          skewed_splits.markdown),
+        ("scale", "11. Scale on Flower's simulation engine", scale, scale.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

@@ -44,5 +44,6 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "psi",
         "consent_ledger",
         "skewed_splits",
+        "scale",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")

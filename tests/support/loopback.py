@@ -286,6 +286,10 @@ class LoopbackDeployment:
             message = f"{name} still running after {timeout_s:.0f} s\n{self.logs()}"
             raise TimeoutError(message) from None
 
+    def exited(self, name: str) -> int | None:
+        """Process ``name``'s exit code, or ``None`` while it runs."""
+        return self._procs[name].poll()
+
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
         """Kill process ``name`` and everything it started (``kill -9`` by default)."""
         proc = self._procs.pop(name)
