@@ -25,6 +25,7 @@ from coordinator.link_credentials import LinkCredentials, issue_link_credentials
 from coordinator.report import RoundRecord
 from coordinator.rounds import FederationResult, RoundListener
 from coordinator.server_app import make_server_app
+from deploy.k8s.cli import app as k8s_cli
 from models.federation import FederationSpec, load_federation
 from models.layout import deployment_dir, node_keys_dir
 from participants.cli import app as participants_cli
@@ -37,6 +38,7 @@ console = Console(stderr=True)
 #: Demo sizing: ~3,300 firm-months per factory park, enough for DP-SGD at epsilon = 3 to
 #: learn (with a few hundred rows per node the noise swamps the signal; see BENCHMARKS.md).
 if TYPE_CHECKING:
+    from coordinator.serving.settings import ServeSettings
     from participants.demo.manifest import ScenarioManifest
 
 DEMO_FIRMS_PER_FACTORY = 300
@@ -53,12 +55,14 @@ DEMO_VERTICAL_BATCH = 512
 DEMO_SPLIT_EPOCHS = 10
 DEMO_SPLIT_BATCH = 128
 DEMO_SPLIT_LEARNING_RATE = 0.003
+#: Where ``serve --only api`` finds the participants' partial-inference servers (JSON).
+PARTICIPANTS_ENV = "FEDRISK_COORD_PARTICIPANTS"
 app = typer.Typer(
     help="fedrisk: privacy-preserving federated risk models for lending.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-_clis = (coordinator_cli, participants_cli, consent_cli)
+_clis = (coordinator_cli, participants_cli, consent_cli, k8s_cli)
 #: A group both sides define (``keys``: the steward's TLS, the node's keys) becomes one.
 _groups: dict[str, typer.Typer] = {}
 for group in (g for cli in _clis for g in cli.registered_groups):
@@ -376,7 +380,9 @@ def serve(
     """Serve the published models in one command: the scoring and consent API with SQLite and
     the local registry under ROOT, plus every participant node of ROOT's federation files
     (each its own HTTP server on loopback, as it would run at the data owner's site).
-    Node N listens on NODE_PORT + N (N in the federation files' order of first mention)."""
+    Node N listens on NODE_PORT + N (N in the federation files' order of first mention);
+    with --only api, FEDRISK_COORD_PARTICIPANTS (a JSON object name -> base URL), when set,
+    says where the nodes are instead."""
     _run_cli(debug, lambda: _serve(root, host=host, port=port, node_port=node_port, only=only))
 
 
@@ -385,7 +391,6 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
     from consent.assertions import AssertionSigner
     from coordinator.serving.app import create_app
     from coordinator.serving.service import ServingState
-    from coordinator.serving.settings import ServeSettings
     from participants.serving.run import node_app, node_names
 
     federations = sorted(root.glob("*federation.toml"))
@@ -408,8 +413,7 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
     if only not in (None, "api"):
         _run_servers(servers)
         return
-    settings = ServeSettings(state_dir=state_dir, registry=root / "runs" / "registry",
-                             participants=endpoints, host=host, port=port)  # fmt: skip
+    settings = serve_settings(root, endpoints=endpoints, only=only, host=host, port=port)
     state = ServingState.from_settings(settings)
     for name, reason in state.catalog.skipped.items():
         console.print(f"[yellow]not serving {name}[/]: {reason}")
@@ -422,6 +426,20 @@ def _serve(root: Path, *, host: str, port: int, node_port: int, only: str | None
     )
 
     _run_servers(servers)
+
+
+def serve_settings(
+    root: Path, *, endpoints: dict[str, str], only: str | None, host: str, port: int
+) -> ServeSettings:
+    """The scoring API's settings for ``fedrisk serve``: state under ROOT, the embedded
+    nodes' ``endpoints`` unless the API runs alone (``only='api'``) and
+    FEDRISK_COORD_PARTICIPANTS says where the nodes are (a cluster, other hosts)."""
+    from coordinator.serving.settings import ServeSettings
+
+    where: dict[str, Any] = {"state_dir": root / "serving", "registry": root / "runs" / "registry"}
+    if only != "api" or PARTICIPANTS_ENV not in os.environ:
+        where["participants"] = endpoints
+    return ServeSettings(**where, host=host, port=port)
 
 
 def _server(app: Any, *, host: str, port: int) -> Any:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("coordinator", "participants", "models", "privacy", "consent")
+PACKAGES = ("coordinator", "participants", "models", "privacy", "consent", "deploy")
 #: Every module holding CKKS secret material lives under this package.
 SECRET_PACKAGE = "privacy.he.secret"
 
@@ -30,6 +30,7 @@ FORBIDDEN = {
     "coordinator": {"participants"},
     "participants": {"coordinator"},
     "consent": {"coordinator", "participants"},
+    "deploy": {"coordinator", "participants", "consent", "privacy"},
 }
 
 

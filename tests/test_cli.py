@@ -41,6 +41,9 @@ def fedrisk(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         ["data"],
         ["data", "check"],
         ["data", "infer-schema"],
+        ["k8s"],
+        ["k8s", "apply"],
+        ["k8s", "round"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
