@@ -24,6 +24,9 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
 - ``scale``: Flower's simulation engine (Ray) with 100, 300 and 1,000 simulated factory
   edge nodes, 10 % sampled per round, ``dp+he``: seconds per round, handshake, peak memory
   of the whole process tree, and the largest node count that fits the machine's memory.
+- ``deployment``: Flower's deployment engine across six processes on loopback with TLS and
+  node authentication vs the same federation in process (seconds per round), and recovery
+  from a coordinator killed with SIGKILL (restart to the next committed round).
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
 Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
@@ -43,6 +46,7 @@ PARTS = (
     "consent_ledger",
     "skewed_splits",
     "scale",
+    "deployment",
 )
 
 __all__ = ["PARTS"]

@@ -155,6 +155,7 @@ def _intro(doc: str | None) -> str:
 def render(document: dict[str, Any], *, workers: int) -> str:
     from . import (
         consent_ledger,
+        deployment,
         he_cost,
         psi_throughput,
         scale,
@@ -221,6 +222,8 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         ("skewed_splits", "10. Horizontal training on skewed participants", skewed_splits,
          skewed_splits.markdown),
         ("scale", "11. Scale on Flower's simulation engine", scale, scale.markdown),
+        ("deployment", "12. Flower's deployment engine: overhead and recovery", deployment,
+         deployment.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

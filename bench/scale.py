@@ -12,7 +12,8 @@ on its own. Peak memory is polled every second over that process and all its des
 shared pages among the processes mapping them, and the plain sum of RSS, which counts them
 once per process. Node counts 100, 300 and 1,000 are fitted as a + b·n; the largest node
 count that fits the machine's memory is extrapolated from the fit and checked by running
-one larger count, which is stopped if its memory passes 20 GB.
+one larger count, which is stopped if its memory passes 20 GB or after 30 minutes
+(its peak so far kept).
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ ROWS_PER_NODE = 200
 EVALUATION_ROWS = 4000
 #: A run whose process tree passes this much memory (PSS) is stopped.
 STOP_BYTES = 20 * 10**9
+#: The verification run is stopped after this long, its memory peak so far kept: at a few
+#: thousand nodes the handshake alone (every node asked once) takes the better part of an
+#: hour on two cores, and the memory it shows by then is what the check is for.
+VERIFY_LIMIT_S = 1800.0
 #: The verification run: the extrapolated largest count times this, in steps of 500,
 #: within these bounds (time: its handshake and rounds grow with n as well).
 VERIFY_SHARE, VERIFY_STEP, VERIFY_BOUNDS = 0.9, 500, (1500, 5000)
@@ -238,8 +243,11 @@ class MemoryPeak:
 # --- one node count, in its own process ------------------------------------------------
 
 
-def run_point(work: Path, n: int, *, settings: FedSettings, label: str) -> dict[str, Any]:
-    """Generate, provision and run one node count in a child process; poll its memory."""
+def run_point(
+    work: Path, n: int, *, settings: FedSettings, label: str, limit_s: float | None = None
+) -> dict[str, Any]:
+    """Generate, provision and run one node count in a child process; poll its memory
+    (stopping it past ``STOP_BYTES`` or after ``limit_s``)."""
     from rich.console import Console
 
     from models.federation import load_federation
@@ -270,8 +278,12 @@ def run_point(work: Path, n: int, *, settings: FedSettings, label: str) -> dict[
     last_note = began
     while child.poll() is None:
         pss = peak.observe(child.pid, began)
+        elapsed = time.monotonic() - began
         if pss > STOP_BYTES:
-            stopped = f"stopped at {pss / GB:.1f} GB PSS after {time.monotonic() - began:.0f} s"
+            stopped = f"stopped at {pss / GB:.1f} GB PSS after {elapsed:.0f} s"
+        elif limit_s is not None and elapsed > limit_s:
+            stopped = f"stopped by its time limit after {elapsed:.0f} s, at {pss / GB:.1f} GB PSS"
+        if stopped is not None:
             progress(f"{label}: {stopped}")
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
@@ -453,7 +465,9 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     verify_n = document["verify_nodes"]
     progress(f"scale: verifying at {verify_n} nodes (extrapolated largest "
              f"{document['largest_nodes_pss']:,})")  # fmt: skip
-    document["verify"] = run_point(work, verify_n, settings=settings, label=f"scale n={verify_n}")
+    document["verify"] = run_point(
+        work, verify_n, settings=settings, label=f"scale n={verify_n}", limit_s=VERIFY_LIMIT_S
+    )
     _note(document["verify"])
     return document
 

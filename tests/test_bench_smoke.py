@@ -17,6 +17,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 @pytest.mark.slow
 @pytest.mark.shared_data
+@pytest.mark.deployment  # the deployment part runs a federation on loopback
 def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
     if not (DATA / "credit").is_dir():
         pytest.fail(f"the benchmarks need the real data in {DATA} (see ../shared/data/README.md)")
@@ -26,7 +27,7 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # every part, the loopback deployment included (~15 min here)
         check=False,
     )
 
@@ -45,5 +46,6 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "consent_ledger",
         "skewed_splits",
         "scale",
+        "deployment",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")

@@ -205,9 +205,11 @@ class LoopbackDeployment:
 
     def start_link(self) -> None:
         """``fedrisk link start`` (again, after :meth:`kill`), and wait until it answers."""
+        # The log is appended to: after a restart, only what this start wrote counts.
+        before = len(self.log("link"))
         self.spawn("link", "link", "start", str(self.federation), "--port", str(self.port))
         deadline = time.monotonic() + START_TIMEOUT_S
-        while "SuperLink up on" not in self.log("link"):
+        while "SuperLink up on" not in self.log("link")[before:]:
             self.check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"SuperLink not up after {START_TIMEOUT_S:.0f} s\n{self.logs()}")
