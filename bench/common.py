@@ -386,14 +386,20 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _memory_gib() -> float | None:
+def memory_total_bytes() -> int | None:
+    """The machine's memory (``MemTotal`` of /proc/meminfo), or ``None`` where unknown."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024**2, 1)
+                return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
+
+
+def _memory_gib() -> float | None:
+    total = memory_total_bytes()
+    return None if total is None else round(total / 1024**3, 1)
 
 
 def _version(module: str) -> str:

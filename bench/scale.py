@@ -41,6 +41,7 @@ from .common import (
     FedSettings,
     fmt,
     fresh_dir,
+    memory_total_bytes,
     progress,
     table,
     write_federation,
@@ -432,10 +433,10 @@ def _rss() -> int:
 
 
 def _memory_total() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
-    raise BenchError("no MemTotal in /proc/meminfo")
+    total = memory_total_bytes()
+    if total is None:
+        raise BenchError("no MemTotal in /proc/meminfo")
+    return total
 
 
 def run(work: Path, *, quick: bool) -> dict[str, Any]:
