@@ -21,7 +21,8 @@ demo: setup
 	$(BIN)/fedrisk demo
 
 test: setup
-	$(BIN)/python -m pytest
+	# One worker per core, each test file on one worker (pytest-xdist).
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 bench: setup
 	$(BIN)/python -m bench

@@ -217,5 +217,12 @@ def markdown(result: dict[str, Any]) -> str:
         f"{steady:.1f} s for a steady deployed round: the resumed run is a new Flower run, so "
         "it pays its ServerApp's start and the handshake with every node before the round "
         "itself (the round cut off by the kill is asked again; nodes that already released "
-        "its update release the identical one, at no further ε).",
+        "its update release the identical one, at no further ε). Most of the wait before "
+        "the handshake completes is the killed run's leftover: the SuperLink keeps its state "
+        "across the restart, and a node that was still on a message of the killed run (in the "
+        "runs' logs, the key holder with its decrypt request) first starts a ClientApp process "
+        "for it, which finds that run finished (the SuperLink answers 403, Flower logs \"Run "
+        "ID … is not in `RUNNING` status. Ignoring message\"); only then does that node take "
+        "the resumed run's handshake, with the ClientApp processes of the other nodes sharing "
+        "the two cores.",
     ])  # fmt: skip

@@ -281,6 +281,19 @@ def _section(markdown: str, part: str) -> tuple[int, int] | None:
     return found.start(), following.start() if following else len(markdown)
 
 
+def _insertion_point(markdown: str, part: str) -> int:
+    """Where a section of ``part`` goes in ``markdown``, which lacks one: before the section
+    of the first part after it in PARTS order, else before the machine section."""
+    from . import PARTS
+
+    later = PARTS[PARTS.index(part) + 1 :] if part in PARTS else ()
+    for other in later:
+        found = _section(markdown, other)
+        if found is not None:
+            return found[0]
+    return markdown.index("## Machine")
+
+
 def splice(existing: str, fresh: str, parts: list[str], note: str) -> str:
     """``existing`` (BENCHMARKS.md of an earlier run) with the sections and target rows of
     ``parts`` replaced by those of ``fresh`` (this run's rendering), and ``note`` added to
@@ -292,9 +305,9 @@ def splice(existing: str, fresh: str, parts: list[str], note: str) -> str:
             continue
         old = _section(out, part)
         text = fresh[new[0] : new[1]]
-        if old is None:
-            machine = out.index("## Machine")
-            out = out[:machine] + text + out[machine:]
+        if old is None:  # new in this document: before the first later part it has
+            at = _insertion_point(out, part)
+            out = out[:at] + text + out[at:]
         else:
             out = out[: old[0]] + text + out[old[1] :]
 

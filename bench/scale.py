@@ -12,8 +12,9 @@ on its own. Peak memory is polled every second over that process and all its des
 shared pages among the processes mapping them, and the plain sum of RSS, which counts them
 once per process. Node counts 100, 300 and 1,000 are fitted as a + b·n; the largest node
 count that fits the machine's memory is extrapolated from the fit and checked by running
-one larger count, which is stopped if its memory passes 20 GB or after 30 minutes
-(its peak so far kept).
+one larger count: as large as the memory fit allows (nine tenths of the extrapolated
+largest) and as the time fits predict to finish within its limit, for two rounds; it is
+stopped if its memory passes 20 GB or after 30 minutes (its peak so far kept).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ from .common import (
 NODE_COUNTS = (100, 300, 1000)
 QUICK_NODE_COUNTS = (12,)
 SETTINGS = FedSettings(rounds=4, local_epochs=1, batch_size=32, learning_rate=0.1)
+#: The verification run: round 1 warms up, round 2 is timed (a round of thousands of nodes
+#: takes minutes on two cores).
+VERIFY_SETTINGS = FedSettings(rounds=2, local_epochs=1, batch_size=32, learning_rate=0.1)
 QUICK_SETTINGS = FedSettings(rounds=1, local_epochs=1, batch_size=32, learning_rate=0.1)
 TARGET_EPSILON = 3.0
 SAMPLE_FRACTION = 0.1
@@ -63,8 +67,11 @@ STOP_BYTES = 20 * 10**9
 #: hour on two cores, and the memory it shows by then is what the check is for.
 VERIFY_LIMIT_S = 1800.0
 #: The verification run: the extrapolated largest count times this, in steps of 500,
-#: within these bounds (time: its handshake and rounds grow with n as well).
+#: within these bounds, and no larger than the count whose handshake and rounds the time
+#: fits (power laws through the largest measured count) predict to take this share of
+#: VERIFY_LIMIT_S: the handshake and the rounds grow faster than linearly.
 VERIFY_SHARE, VERIFY_STEP, VERIFY_BOUNDS = 0.9, 500, (1500, 5000)
+VERIFY_TIME_SHARE = 0.75
 POLL_S = 1.0
 GB = 1e9
 
@@ -408,7 +415,7 @@ def growth_word(exponent: float) -> str:
 
 def secret_context_bytes(work: Path, *, copies: int = 20) -> float:
     """Memory one loaded CKKS secret context holds (RSS growth per context, this process):
-    a worker keeps every participant's context it has loaded (``participants.keys``)."""
+    a worker keeps the last ``participants.keys.CACHE_SIZE`` it has loaded."""
     from privacy.he import CKKSParams
     from privacy.he.secret import SecretContext
 
@@ -465,10 +472,13 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     document |= _fits(points, budget=document["memory_total_bytes"])
     verify_n = document["verify_nodes"]
     progress(f"scale: verifying at {verify_n} nodes (extrapolated largest "
-             f"{document['largest_nodes_pss']:,})")  # fmt: skip
+             f"{document['largest_nodes_pss'] or 'unbounded'}; predicted "
+             f"{document['verify_predicted_s'] / 60:.0f} min)")  # fmt: skip
+    document["verify_settings"] = VERIFY_SETTINGS.describe()
     document["verify"] = run_point(
-        work, verify_n, settings=settings, label=f"scale n={verify_n}", limit_s=VERIFY_LIMIT_S
-    )
+        work, verify_n, settings=VERIFY_SETTINGS, label=f"scale n={verify_n}",
+        limit_s=VERIFY_LIMIT_S,
+    )  # fmt: skip
     _note(document["verify"])
     return document
 
@@ -502,15 +512,51 @@ def _fits(points: list[dict[str, Any]], *, budget: int) -> dict[str, Any]:
         for key in ("peak_pss_bytes", "peak_rss_sum_bytes")
         if fits[key]["slope"] > 0
     }
-    largest_pss = largest.get("peak_pss_bytes", VERIFY_BOUNDS[1])
-    low, high = VERIFY_BOUNDS
-    verify = int(VERIFY_SHARE * largest_pss) // VERIFY_STEP * VERIFY_STEP
+    largest_pss = largest.get("peak_pss_bytes")
+    verify = verify_count(points, fits, largest_pss=largest_pss)
     return {
         "fits": fits,
         "largest_nodes_pss": largest_pss,
         "largest_nodes_rss_sum": largest.get("peak_rss_sum_bytes"),
-        "verify_nodes": min(high, max(low, verify)),
+        "verify_nodes": verify,
+        "verify_predicted_s": predicted_seconds(points, fits, verify),
     }
+
+
+def predicted_seconds(
+    points: list[dict[str, Any]], fits: dict[str, dict[str, float]], n: int
+) -> float:
+    """The verification run's handshake and rounds at ``n`` nodes, by power laws through
+    the largest measured count (the exponents between the ends of the fits)."""
+    return scaled_seconds(points, fits, "handshake_s", n) + VERIFY_SETTINGS.rounds * (
+        scaled_seconds(points, fits, "round_s", n)
+    )
+
+
+def scaled_seconds(
+    points: list[dict[str, Any]], fits: dict[str, dict[str, float]], key: str, n: int
+) -> float:
+    """``key`` (``handshake_s`` or ``round_s``) at ``n`` nodes: the largest measured count's
+    value scaled by the power law between the ends of the fit."""
+    last = points[-1]
+    exponent = fits[key]["exponent"]
+    power = 1.0 if math.isnan(exponent) else max(1.0, exponent)
+    return float(last[key]) * (n / last["nodes"]) ** power
+
+
+def verify_count(
+    points: list[dict[str, Any]], fits: dict[str, dict[str, float]], *, largest_pss: int | None
+) -> int:
+    """The node count to verify: nine tenths of the memory bound (the upper bound where
+    memory does not grow), in steps, shrunk until its predicted time fits the limit, within
+    VERIFY_BOUNDS."""
+    low, high = VERIFY_BOUNDS
+    bound = high if largest_pss is None else int(VERIFY_SHARE * largest_pss)
+    n = min(high, max(low, bound // VERIFY_STEP * VERIFY_STEP))
+    budget = VERIFY_TIME_SHARE * VERIFY_LIMIT_S
+    while n > low and predicted_seconds(points, fits, n) > budget:
+        n -= VERIFY_STEP
+    return n
 
 
 def _row(p: dict[str, Any], *, predicted: str = "") -> list[str]:
@@ -537,8 +583,10 @@ def _row(p: dict[str, Any], *, predicted: str = "") -> list[str]:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    from participants.keys import CACHE_SIZE
+
     header = ["nodes", "sampled per round", "Ray start s", "handshake s (all nodes)",
-              "s/round (median of 2-4)", "peak PSS GB", "peak RSS sum GB",
+              "s/round (median after round 1)", "peak PSS GB", "peak RSS sum GB",
               "PSS at peak GB: driver / workers (count) / raylet / GCS / other",
               "/dev/shm peak GB", "AUC"]  # fmt: skip
     rows = [_row(p) for p in result["points"]]
@@ -551,7 +599,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"Ray's object store: {fmt(store / GB if store else None, 2)} GB (Ray's default, "
         f"not set by `fedrisk.simulate`), {first.get('ray_cpus')} CPUs, one ClientApp actor "
         "per CPU (`client_resources` num_cpus = 1). Machine memory "
-        f"{result['memory_total_bytes'] / GB:.1f} GB."
+        f"{result['memory_total_bytes'] / GB:.1f} GB. A worker keeps the CKKS secret contexts "
+        f"of the last {CACHE_SIZE} nodes it served (`participants.keys`; "
+        f"{result['secret_context_bytes'] / 1e6:.2f} MB each here), not one per node it has "
+        "ever served."
     )
     if "fits" not in result:
         return "\n".join(lines)
@@ -574,11 +625,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"- peak memory (PSS): {per_node('peak_pss_bytes', GB, 'GB')};",
         f"- peak memory (RSS sum): {per_node('peak_rss_sum_bytes', GB, 'GB')}.",
         "",
-        f"**Largest node count in {result['memory_total_bytes'] / GB:.1f} GB**, extrapolated: "
-        f"{result['largest_nodes_pss']:,} nodes by PSS"
-        + (f" ({result['largest_nodes_rss_sum']:,} by the RSS sum, which counts shared pages "
-           "once per process)" if result.get("largest_nodes_rss_sum") else "")
-        + ".",
+        largest_line(result),
     ]  # fmt: skip
     check = result.get("verify")
     if check is not None:
@@ -591,10 +638,44 @@ def markdown(result: dict[str, Any]) -> str:
             else f"it ran to the end at {measured:.2f} GB PSS"
         )
         lines.append(
-            f"Checked by running {check['nodes']:,} nodes: the fit predicts {predicted:.2f} GB; "
-            f"{outcome}."
+            f"Checked by running {check['nodes']:,} nodes for {VERIFY_SETTINGS.rounds} rounds "
+            f"(the largest count the time fits let finish within {VERIFY_LIMIT_S / 60:.0f} "
+            f"minutes, predicted {result['verify_predicted_s'] / 60:.0f}): the memory fit "
+            f"predicts {predicted:.2f} GB; {outcome}."
         )
     return "\n".join(lines)
+
+
+#: An extrapolation this many times past the largest measured count says only that memory
+#: is not what limits the node count.
+FAR_BEYOND = 10
+
+
+def largest_line(result: dict[str, Any]) -> str:
+    """The largest node count the memory fit allows, and what limits it in practice."""
+    budget = f"{result['memory_total_bytes'] / GB:.1f} GB"
+    largest = result.get("largest_nodes_pss")
+    if largest is None:
+        return f"**Largest node count in {budget}**: memory did not grow with the node count."
+    rss = result.get("largest_nodes_rss_sum")
+    line = (
+        f"**Largest node count in {budget}**, extrapolated: {largest:,} nodes by PSS"
+        + (f" ({rss:,} by the RSS sum, which counts shared pages once per process)" if rss
+           else "")
+        + "."
+    )  # fmt: skip
+    points, fits = result["points"], result["fits"]
+    measured = points[-1]["nodes"]
+    if largest < FAR_BEYOND * measured:
+        return line
+    handshake = scaled_seconds(points, fits, "handshake_s", largest) / 3600
+    per_round = scaled_seconds(points, fits, "round_s", largest) / 3600
+    return (
+        f"{line} That is {largest / measured:,.0f} times the largest count measured, so it "
+        "says only that memory does not limit the node count on this machine; time does: at "
+        f"that count the time fits (power laws, at least linear) predict {handshake:,.0f} h "
+        f"for the handshake and {per_round:,.0f} h per round."
+    )
 
 
 def _main(argv: list[str]) -> int:

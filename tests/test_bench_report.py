@@ -68,6 +68,13 @@ def test_a_merge_replaces_only_the_parts_run() -> None:
                      "Parts re-run later and merged in: serving."]  # fmt: skip
 
 
+def test_a_part_new_to_the_document_goes_in_the_parts_order() -> None:
+    existing = EXISTING.replace("## 7. Scoring API under load (`serving`)", "## 8. PSI (`psi`)")
+    merged = splice(existing, FRESH, ["serving"], "note")
+    assert merged.index("(`serving`)") < merged.index("(`psi`)") < merged.index("## Machine")
+    assert merged.index("A's figures.") < merged.index("New serving figures.")
+
+
 def test_a_failed_part_keeps_its_earlier_figures() -> None:
     # The part failed: no target row, no section.
     failed = "\n".join(

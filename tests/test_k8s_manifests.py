@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -252,6 +253,32 @@ def test_participants_are_named_in_their_commands() -> None:
         assert f"--participant={name}" in args
         assert f"--only={name}" in args
         assert not any("PARTICIPANT" in arg for arg in args)
+
+
+def test_the_supernode_probes_its_loopback_port_from_inside_the_container() -> None:
+    (deployment,) = [
+        d for d in of_kind(render("participants/bank"), "Deployment")
+        if d["metadata"]["name"] == "fedrisk-supernode"
+    ]  # fmt: skip
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    port = int(next(a for a in container["args"] if a.startswith("--port=")).split("=")[1])
+    for probe in ("readinessProbe", "livenessProbe"):
+        command = container[probe]["exec"]["command"]
+        assert command[:2] == ["python", "-c"]
+        assert f'("127.0.0.1", {port})' in command[2]
+    # The probe's own code: fails while nothing listens on the port, passes once it does.
+    code = container["livenessProbe"]["exec"]["command"][2]
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        free = listener.getsockname()[1]
+    probe_code = code.replace(str(port), str(free))
+    closed = subprocess.run([sys.executable, "-c", probe_code], capture_output=True, check=False)
+    assert closed.returncode != 0
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", free))
+        listener.listen()
+        opened = subprocess.run([sys.executable, "-c", probe_code], check=False)
+    assert opened.returncode == 0
 
 
 def test_the_superlink_is_a_single_recreated_replica() -> None:
