@@ -21,8 +21,9 @@ demo: setup
 	$(BIN)/fedrisk demo
 
 test: setup
-	# One worker per core, each test file on one worker (pytest-xdist).
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	# One worker per core (at most 4: each imports torch, Flower and TenSEAL), each test file
+	# on one worker (pytest-xdist).
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 bench: setup
 	$(BIN)/python -m bench
