@@ -15,6 +15,8 @@ the resumed run (``fedrisk link run --resume``).
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,9 +31,6 @@ ROUND_TIMEOUT_S = 300.0
 def _clientapp_start_s(*, runs: int = 3) -> float:
     """Seconds for a fresh Python to import what a ClientApp process loads (torch, Opacus,
     TenSEAL, Flower): Flower's SuperExec starts one such process per message (median)."""
-    import subprocess
-    import sys
-
     code = "import torch, opacus, tenseal, flwr"
     times = []
     for _ in range(runs):

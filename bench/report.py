@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import PARTS
 from .common import fmt, table, verdict
 
 
@@ -284,8 +285,6 @@ def _section(markdown: str, part: str) -> tuple[int, int] | None:
 def _insertion_point(markdown: str, part: str) -> int:
     """Where a section of ``part`` goes in ``markdown``, which lacks one: before the section
     of the first part after it in PARTS order, else before the machine section."""
-    from . import PARTS
-
     later = PARTS[PARTS.index(part) + 1 :] if part in PARTS else ()
     for other in later:
         found = _section(markdown, other)

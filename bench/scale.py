@@ -526,8 +526,7 @@ def _fits(points: list[dict[str, Any]], *, budget: int) -> dict[str, Any]:
 def predicted_seconds(
     points: list[dict[str, Any]], fits: dict[str, dict[str, float]], n: int
 ) -> float:
-    """The verification run's handshake and rounds at ``n`` nodes, by power laws through
-    the largest measured count (the exponents between the ends of the fits)."""
+    """The verification run's handshake and rounds at ``n`` nodes (:func:`scaled_seconds`)."""
     return scaled_seconds(points, fits, "handshake_s", n) + VERIFY_SETTINGS.rounds * (
         scaled_seconds(points, fits, "round_s", n)
     )
@@ -537,7 +536,8 @@ def scaled_seconds(
     points: list[dict[str, Any]], fits: dict[str, dict[str, float]], key: str, n: int
 ) -> float:
     """``key`` (``handshake_s`` or ``round_s``) at ``n`` nodes: the largest measured count's
-    value scaled by the power law between the ends of the fit."""
+    value scaled by the power law between the ends of the fit, taken as at least linear (the
+    handshake turns quadratic past the measured counts)."""
     last = points[-1]
     exponent = fits[key]["exponent"]
     power = 1.0 if math.isnan(exponent) else max(1.0, exponent)
