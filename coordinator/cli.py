@@ -19,6 +19,7 @@ from models.federation import FederationSpec
 from models.registry import ModelRegistry
 from models.scoring import score_file
 
+from .decisions.cli import decide_cli
 from .link_cli import keys_cli, link_cli
 from .report import FederationReport, RoundRecord
 
@@ -27,6 +28,7 @@ models_cli = typer.Typer(help="The local model registry.", no_args_is_help=True)
 app.add_typer(models_cli, name="models")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(link_cli, name="link")
+app.add_typer(decide_cli, name="decide")
 
 #: The widest a table gets in a log (beyond it, cells fold onto more lines).
 LOG_MAX_WIDTH = 400

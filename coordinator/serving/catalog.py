@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.card import ModelCard
 from models.errors import ModelsError
 from models.occlusion import OcclusionGroup
 from models.registry import ModelRegistry, RegisteredModel
@@ -26,7 +27,7 @@ from models.scoring import risk_band
 from models.specs import MODEL_SPECS, ModelSpec, card_occlusion_groups
 from models.vertical_parts import Combiner
 
-__all__ = ["Catalog", "Reason", "ServedModel"]
+__all__ = ["Catalog", "Reason", "ServedModel", "consent_categories"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,34 +128,51 @@ class ServedModel:
 def _served(registered: RegisteredModel) -> ServedModel:
     card = registered.card
     spec = MODEL_SPECS.get(card.spec_name)
+    parties = _parties(card)
     if card.mode == "vertical":
-        parties = {p["party"]: tuple(p["features"]) for p in card.architecture.get("parts", [])}
         combiner: Combiner | None = Combiner(registered.onnx_path, threads=1)
         groups = {p: _by_key(card_occlusion_groups(card, party=p)) for p in parties}
     else:
-        features = TabularSchema.from_dict(card.schema).feature_names
-        parties = {node: features for node in card.participants}
         combiner = None
         whole = _by_key(card_occlusion_groups(card))
         groups = dict.fromkeys(parties, whole)
+    return ServedModel(
+        name=card.name,
+        version=registered.version,
+        mode=card.mode,
+        parties=parties,
+        categories=_categories(card, parties),
+        spec=spec,
+        combiner=combiner,
+        groups=groups,
+    )
+
+
+def _parties(card: ModelCard) -> dict[str, tuple[str, ...]]:
+    """Each party of a model version and the features it holds."""
+    if card.mode == "vertical":
+        return {p["party"]: tuple(p["features"]) for p in card.architecture.get("parts", [])}
+    features = TabularSchema.from_dict(card.schema).feature_names
+    return {node: tuple(features) for node in card.participants}
+
+
+def _categories(card: ModelCard, parties: Mapping[str, Sequence[str]]) -> frozenset[str]:
     # What consent must cover: the categories each party declared for the model, else the
     # categories the model spec gives its features.
+    spec = MODEL_SPECS.get(card.spec_name)
     categories = {c for party in parties for c in card.data_categories.get(party, [])}
     if not categories and spec is not None:
         wanted = {f for names in parties.values() for f in names}
         categories = {spec.feature_categories[f] for f in wanted if f in spec.feature_categories}
     if not categories:
         raise ModelsError(f"{card.name}: neither its card nor its spec names data categories")
-    return ServedModel(
-        name=card.name,
-        version=registered.version,
-        mode=card.mode,
-        parties=parties,
-        categories=frozenset(categories),
-        spec=spec,
-        combiner=combiner,
-        groups=groups,
-    )
+    return frozenset(categories)
+
+
+def consent_categories(card: ModelCard) -> frozenset[str]:
+    """The data categories a ``credit_scoring`` grant must cover to score with ``card``'s
+    model (what the scoring API's consent gate asks for)."""
+    return _categories(card, _parties(card))
 
 
 def _by_key(groups: Sequence[OcclusionGroup]) -> dict[str, OcclusionGroup]:

@@ -25,7 +25,7 @@ from .quotas import Quotas
 from .settings import ServeSettings
 from .tokens import TokenIssuer
 
-__all__ = ["Metrics", "ServingState", "request_hash"]
+__all__ = ["Metrics", "ServingState", "consent_registry", "request_hash"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,25 @@ class Metrics:
         )
 
 
+def consent_registry(settings: ServeSettings) -> ConsentRegistry:
+    """The consent store and evidence ledger ``settings`` name (what the API, and every
+    command that must agree with it, such as ``fedrisk decide``, reads and writes)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    controller = Controller(
+        name=settings.controller_name,
+        contact=settings.controller_contact,
+        email=settings.controller_email,
+        policy_url=settings.policy_url,
+    )
+    url = settings.consent_database_url
+    return ConsentRegistry.in_folder(
+        settings.state_dir,
+        controller=controller,
+        ledger_dir=settings.ledger_dir or settings.registry.parent / "ledger",
+        store=SQLAlchemyConsentStore(url) if url else None,
+    )
+
+
 def request_hash(**fields: Any) -> str:
     """SHA-256 of a request's canonical JSON (what the ledger keeps of it)."""
     return sha256_hex(canonical_json(fields))
@@ -80,21 +99,7 @@ class ServingState:
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> ServingState:
         state = settings.state_dir
-        state.mkdir(parents=True, exist_ok=True)
-        controller = Controller(
-            name=settings.controller_name,
-            contact=settings.controller_contact,
-            email=settings.controller_email,
-            policy_url=settings.policy_url,
-        )
-        ledger = settings.ledger_dir or settings.registry.parent / "ledger"
-        url = settings.consent_database_url
-        consent = ConsentRegistry.in_folder(
-            state,
-            controller=controller,
-            ledger_dir=ledger,
-            store=SQLAlchemyConsentStore(url) if url else None,
-        )
+        consent = consent_registry(settings)
         return cls(
             settings=settings,
             consent=consent,
