@@ -47,5 +47,6 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "skewed_splits",
         "scale",
         "deployment",
+        "decisions",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")

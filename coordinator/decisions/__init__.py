@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .engine import OUTCOMES, Decision, DecisionInputs, Reason, decide
 from .errors import ApplicationError, DecisionError, PolicyError, ReplayError
-from .policy import DecisionPolicy, load_policy, policy_from_dict
+from .policy import DecisionPolicy, load_policies, load_policy, policy_from_dict
 from .portfolio import PortfolioSummary, decide_file
 from .replay import ReplayReport, replay_ledger
 
@@ -27,6 +27,7 @@ __all__ = [
     "ReplayReport",
     "decide",
     "decide_file",
+    "load_policies",
     "load_policy",
     "policy_from_dict",
     "replay_ledger",

@@ -16,18 +16,36 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from models.scoring import risk_band
 
 from .policy import DecisionPolicy
 
-__all__ = ["OUTCOMES", "Decision", "DecisionInputs", "Reason", "decide", "score_as_recorded"]
+__all__ = [
+    "OUTCOMES",
+    "Decision",
+    "DecisionInputs",
+    "Reason",
+    "decide",
+    "model_age_days",
+    "score_as_recorded",
+]
 
 OUTCOMES: Final = ("approve", "decline", "increase", "keep", "refer")
 #: Decimal places of a score as the evidence ledger records it (and decisions read it).
 SCORE_DECIMALS: Final = 6
 _SEVERITY: Final = {"approve": 0, "refer": 1, "decline": 2}
+
+
+def model_age_days(created_at: str, at: datetime) -> float:
+    """Days from a model version's publication (its card's ``created_at``) to ``at``,
+    rounded to 1e-6 days as a decision records it."""
+    created = datetime.fromisoformat(created_at)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return round((at - created).total_seconds() / 86_400, 6)
 
 
 def score_as_recorded(score: float) -> float:

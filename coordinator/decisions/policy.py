@@ -63,6 +63,7 @@ __all__ = [
     "DecisionPolicy",
     "IncreasePolicy",
     "Rule",
+    "load_policies",
     "load_policy",
     "policy_from_dict",
 ]
@@ -201,6 +202,23 @@ def load_policy(path: Path | str) -> DecisionPolicy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(file=str(path), key=None, reason=f"not valid TOML: {exc}") from None
     return policy_from_dict(data, source=str(path))
+
+
+def load_policies(folder: Path | str) -> dict[str, DecisionPolicy]:
+    """Every ``*.toml`` policy in ``folder`` by the model it decides for (none if the
+    folder does not exist); two policies for one model are an error."""
+    found: dict[str, DecisionPolicy] = {}
+    where: dict[str, Path] = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        policy = load_policy(path)
+        if policy.model in found:
+            raise PolicyError(
+                file=str(path),
+                key="policy.model",
+                reason=f"{where[policy.model]} already decides for {policy.model!r}",
+            )
+        found[policy.model], where[policy.model] = policy, path
+    return found
 
 
 def policy_from_dict(data: Mapping[str, Any], *, source: str) -> DecisionPolicy:

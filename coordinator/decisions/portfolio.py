@@ -35,12 +35,12 @@ from models.registry import ModelRegistry, RegisteredModel
 from models.schema import TabularSchema
 from models.tabular import load_table
 
-from .engine import Decision, DecisionInputs, decide, score_as_recorded
+from .engine import Decision, DecisionInputs, decide, model_age_days, score_as_recorded
 from .errors import ApplicationError
 from .policy import DecisionPolicy
 from .records import decision_entry, ensure_policy
 
-__all__ = ["PortfolioSummary", "decide_file", "model_age_days"]
+__all__ = ["PortfolioSummary", "decide_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +68,6 @@ class PortfolioSummary:
     def rows_per_s(self) -> float:
         total = sum(self.seconds.values())
         return self.rows / total if total > 0 else float("inf")
-
-
-def model_age_days(registered: RegisteredModel, at: datetime) -> float:
-    """Days since ``registered`` was published, at ``at`` (rounded to 1e-6 days)."""
-    created = datetime.fromisoformat(registered.card.created_at)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    return round((at - created).total_seconds() / 86_400, 6)
 
 
 def decide_file(
@@ -119,7 +111,7 @@ def decide_file(
     timings["score"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    age = model_age_days(registered, at)
+    age = model_age_days(registered.card.created_at, at)
     bodies: list[dict[str, Any]] = []
     decisions: list[Decision] = []
     for k, subject in enumerate(ids):

@@ -5,6 +5,8 @@
   scope ``score:<model>``, the app's quota (429), the consent gate (403, the model never
   runs), partial inference at every party over HTTP, then score, band, reason codes, model
   version and the evidence id of the decision in the ledger;
+- ``POST /v1/models/{model}/decide``: the same for one application, then the model's
+  decision policy (approve / refer / decline, limit, credit increase) and its evidence;
 - ``/v1/consents...``: the bank channels' consent API (scopes ``consent:write|read``),
   always within the caller's own institution;
 - ``GET /v1/evidence/{id}``: an evidence certificate (scope ``evidence:read``, only of the
@@ -37,9 +39,12 @@ from consent.registry import ConsentRegistry
 from .authorization import TOKEN_URL, Authorization, api_error, client_credentials
 from .catalog import ServedModel
 from .consent_routes import add_consent_routes
+from .deciding import check_figures, decide_one
 from .schemas import (
     BatchRequest,
     BatchResponse,
+    DecisionRequest,
+    DecisionResponse,
     ModelInfo,
     ScoreRequest,
     ScoreResponse,
@@ -95,6 +100,16 @@ def create_app(state: ServingState) -> FastAPI:
     async def single_ask(model: ModelName, body: ScoreRequest, who: Scorer) -> ScoringAsk:
         return ask_for(model, who, (body.subject_id,), body)
 
+    async def decision_ask(model: ModelName, body: DecisionRequest, who: Scorer) -> ScoringAsk:
+        ask = ask_for(model, who, (body.subject_id,), body)
+        policy = state.policies.get(ask.model)
+        if policy is None:
+            raise api_error(
+                404, "no_policy", f"no decision policy for {ask.model}: score it with /score"
+            )
+        check_figures(policy, body)
+        return ask
+
     async def batch_ask(model: ModelName, body: BatchRequest, who: Scorer) -> ScoringAsk:
         return ask_for(model, who, tuple(dict.fromkeys(body.subject_ids)), body)
 
@@ -125,6 +140,7 @@ def create_app(state: ServingState) -> FastAPI:
         return state.consent
 
     single_gate = ConsentGate(ask=single_ask, registry=registry, on_refusal=refused)
+    decision_gate = ConsentGate(ask=decision_ask, registry=registry, on_refusal=refused)
     batch_gate = ConsentGate(ask=batch_ask, registry=registry, on_refusal=lambda *a: None)
 
     # --- routes -----------------------------------------------------------------------
@@ -186,6 +202,25 @@ def create_app(state: ServingState) -> FastAPI:
         assert isinstance(body, ScoreRequest)
         model = state.catalog.models[consented.ask.model]
         return await score_one(state, model, consented, request_id=body.request_id)
+
+    @app.post(
+        "/v1/models/{model}/decide",
+        response_model=DecisionResponse,
+        tags=["decisions"],
+        responses={401: {}, 403: {}, 404: {}, 422: {}, 429: {}, 502: {}, 503: {}},
+    )
+    async def decide_application(
+        consented: Annotated[ConsentedSubjects, Depends(decision_gate.single)],
+    ) -> DecisionResponse:
+        """Decide one application with the model's decision policy: approve, refer or
+        decline a new applicant (with a limit), or raise, keep or refer an existing
+        customer's limit; the reasons, the policy and model versions and the evidence id of
+        the decision, replayable from the ledger (`fedrisk decide replay`)."""
+        body = consented.ask.request
+        assert isinstance(body, DecisionRequest)
+        model = state.catalog.models[consented.ask.model]
+        policy = state.policies[model.name]
+        return await decide_one(state, model, policy, consented, body)
 
     @app.post(
         "/v1/models/{model}/score/batch",

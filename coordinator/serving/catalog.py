@@ -58,6 +58,8 @@ class ServedModel:
     combiner: Combiner | None
     #: Per party: its occlusion groups by group name and by each of their columns' names.
     groups: Mapping[str, Mapping[str, OcclusionGroup]] = field(default_factory=dict)
+    #: When this version was published (its card's ``created_at``): its age in decisions.
+    created_at: str = ""
 
     def reason_text(self, feature: str, level: str | None = None) -> str:
         """The phrase of a feature, or of a categorical with the subject's own ``level``."""
@@ -145,6 +147,7 @@ def _served(registered: RegisteredModel) -> ServedModel:
         spec=spec,
         combiner=combiner,
         groups=groups,
+        created_at=card.created_at,
     )
 
 

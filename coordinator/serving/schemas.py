@@ -15,6 +15,9 @@ __all__ = [
     "ConsentGrantRequest",
     "ConsentGrantResponse",
     "ConsentState",
+    "DecisionReason",
+    "DecisionRequest",
+    "DecisionResponse",
     "ErrorBody",
     "ModelInfo",
     "ReasonCode",
@@ -138,3 +141,47 @@ class ConsentState(BaseModel):
     expires_at: datetime | None
     withdrawn_at: datetime | None
     status: str
+
+
+FigureName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class DecisionRequest(BaseModel):
+    """One application: a new applicant asks for an amount; an existing customer has a
+    limit and the score of its last review. ``figures`` holds the figures the model's
+    decision policy checks (indicators such as ``payment_delay_days``)."""
+
+    subject_id: SubjectIdField
+    request_id: Annotated[str | None, Field(max_length=128)] = None
+    requested_amount: Amount | None = None
+    current_limit: Amount | None = None
+    previous_score: Annotated[float | None, Field(ge=0, le=1)] = None
+    figures: dict[FigureName, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=64
+    )
+
+
+class DecisionReason(BaseModel):
+    code: str
+    text: str
+
+
+class DecisionResponse(BaseModel):
+    subject_id: str
+    outcome: str = Field(description="approve | refer | decline (new); increase | keep | refer")
+    limit: float = Field(description="the credit limit after this decision (0: none granted)")
+    previous_limit: float | None = None
+    currency: str
+    score: float
+    risk_band: str
+    reasons: list[DecisionReason] = Field(description="the policy's reasons, with figures")
+    reason_codes: list[ReasonCode] = Field(description="the model's reasons for its score")
+    model: str
+    model_version: str
+    policy: str
+    policy_version: str
+    policy_digest: str
+    grant_id: str
+    scoring_evidence_id: str
+    evidence_id: str = Field(description="the decision's entry in the evidence ledger")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -15,6 +16,8 @@ from consent.ledger.log import canonical_json
 from consent.receipts import Controller
 from consent.registry import ConsentRegistry
 from consent.store import SQLAlchemyConsentStore
+from coordinator.decisions.policy import DecisionPolicy, load_policies
+from coordinator.decisions.records import ensure_policy
 from models.registry import ModelRegistry
 
 from .apps import AppRegistry
@@ -95,11 +98,16 @@ class ServingState:
     fanout: FanOut
     metrics: Metrics
     writer: LedgerWriter
+    #: Decision policy of each model that has one, by model name.
+    policies: Mapping[str, DecisionPolicy] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> ServingState:
         state = settings.state_dir
         consent = consent_registry(settings)
+        policies = load_policies(settings.policies_dir or state.parent / "policies")
+        for policy in policies.values():  # a decision's policy precedes it in the ledger
+            ensure_policy(consent.ledger, policy, at=datetime.now(UTC))
         return cls(
             settings=settings,
             consent=consent,
@@ -116,6 +124,7 @@ class ServingState:
             ),
             metrics=Metrics(),
             writer=LedgerWriter(consent.ledger),
+            policies=policies,
         )
 
     def record_decisions(self, decisions: list[dict[str, Any]]) -> list[str]:

@@ -26,6 +26,9 @@ class ServeSettings(BaseSettings):
     consent_database_url: str | None = None
     #: The evidence ledger (default: beside the registry, where publication records models).
     ledger_dir: Path | None = None
+    #: Decision policies, one TOML file per model (default: ``policies`` beside
+    #: ``state_dir``); ``POST /v1/models/{model}/decide`` applies the model's.
+    policies_dir: Path | None = None
     #: Participant name -> base URL of its partial-inference service.
     participants: dict[str, str] = Field(default_factory=dict)
     host: str = "127.0.0.1"
