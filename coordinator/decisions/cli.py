@@ -57,7 +57,7 @@ def run(
     root: RootOption = Path("fedrisk-demo"),
 ) -> None:
     """Decide every application in a file: consent check, score, policy, ledger."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         found = load_policy(policy)
         settings = _settings(root)
@@ -93,7 +93,7 @@ def run(
 @decide_cli.command("replay")
 def replay(root: RootOption = Path("fedrisk-demo")) -> None:
     """Decide every decision in the ledger again from its record; exit 1 if one differs."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     settings = _settings(root)
     try:
         with EvidenceLog.in_folder(settings.registry.parent / "ledger", read_only=True) as ledger:
@@ -119,6 +119,6 @@ def check(policy: Annotated[Path, typer.Argument(help="Decision policy (TOML).")
     try:
         found = load_policy(policy)
     except DecisionError as exc:
-        Console(stderr=True).print(f"[bold red]error[/]: {exc}")
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error[/]: {exc}")
         raise typer.Exit(code=1) from None
     typer.echo(f"{found.name} {found.version} for {found.model}: sha256 {found.digest}")
