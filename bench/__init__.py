@@ -27,6 +27,9 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
 - ``deployment``: Flower's deployment engine across six processes on loopback with TLS and
   node authentication vs the same federation in process (seconds per round), and recovery
   from a coordinator killed with SIGKILL (restart to the next committed round).
+- ``decisions``: ``fedrisk decide`` over 100,000 applicants (consent check, scoring, policy,
+  ledger) per stage, twice on the same root, and the share of the ledger's decisions
+  ``replay_ledger`` reproduces exactly (must be 100 %).
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
 Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
@@ -47,6 +50,7 @@ PARTS = (
     "skewed_splits",
     "scale",
     "deployment",
+    "decisions",
 )
 
 __all__ = ["PARTS"]

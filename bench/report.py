@@ -119,6 +119,18 @@ def _summary(results: dict[str, Any]) -> list[list[str]]:
                 verdict(t["pass"]),
             ]
         )
+    decided = results.get("decisions")
+    if decided is not None:
+        t = decided["target"]
+        rows.append(
+            [
+                f"decisions: the ledger's {decided['replay']['decisions']:,} decisions replayed",
+                "`replay_ledger`: reproduced exactly / recorded",
+                f"{100 * t['share']:.2f} %",
+                f"= {100 * t['required']:g} %",
+                verdict(t["pass"]),
+            ]
+        )
     return rows
 
 
@@ -156,6 +168,7 @@ def _intro(doc: str | None) -> str:
 def render(document: dict[str, Any], *, workers: int) -> str:
     from . import (
         consent_ledger,
+        decisions,
         deployment,
         he_cost,
         psi_throughput,
@@ -225,6 +238,7 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         ("scale", "11. Scale on Flower's simulation engine", scale, scale.markdown),
         ("deployment", "12. Flower's deployment engine: overhead and recovery", deployment,
          deployment.markdown),
+        ("decisions", "13. Lending decisions and their replay", decisions, decisions.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

@@ -1,7 +1,8 @@
 """What goes into the evidence ledger: hashes and pseudonyms only, never personal data.
 
 Three kinds of entry (DESIGN.md, "Evidence ledger"): consent events, training rounds and
-scoring decisions. A subject appears as a keyed pseudonym (HMAC-SHA-256 under the ledger
+scoring decisions; the lending decisions built on scores (``coordinator/decisions``) add
+their policies and decisions. A subject appears as a keyed pseudonym (HMAC-SHA-256 under the ledger
 operator's secret, :class:`Pseudonymizer`): a plain hash of a farmer id such as
 ``F123456789`` could be reversed by trying all nine-digit numbers. The operator can show a
 court which pseudonym belongs to a subject by recomputing it; nobody else can.
@@ -32,7 +33,14 @@ __all__ = [
     "utc_timestamp",
 ]
 
-KINDS: Final = ("consent_event", "review_request", "scoring_decision", "training_round")
+KINDS: Final = (
+    "consent_event",
+    "decision_policy",
+    "lending_decision",
+    "review_request",
+    "scoring_decision",
+    "training_round",
+)
 _KEY_FILE = "pseudonym-key"
 
 

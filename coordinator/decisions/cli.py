@@ -18,7 +18,7 @@ from models.errors import ModelsError
 from models.registry import ModelRegistry
 
 from .errors import DecisionError
-from .policy import load_policy
+from .policy import install_default_policies, load_policy
 from .portfolio import decide_file
 from .replay import replay_ledger
 
@@ -122,3 +122,17 @@ def check(policy: Annotated[Path, typer.Argument(help="Decision policy (TOML).")
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error[/]: {exc}")
         raise typer.Exit(code=1) from None
     typer.echo(f"{found.name} {found.version} for {found.model}: sha256 {found.digest}")
+
+
+@decide_cli.command("init")
+def init(
+    root: RootOption = Path("fedrisk-demo"),
+    force: Annotated[bool, typer.Option(help="Replace policies already there.")] = False,
+) -> None:
+    """Write the shipped policies (IoT, farmer credit, SME) into ROOT/policies, where
+    `fedrisk serve ROOT` reads them; edit them there, bumping each one's version."""
+    written = install_default_policies(root / "policies", force=force)
+    for path in written:
+        typer.echo(f"wrote {path}")
+    if not written:
+        typer.echo(f"{root / 'policies'} already holds every policy (--force replaces them)")

@@ -48,6 +48,7 @@ import operator
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -58,16 +59,20 @@ from .errors import PolicyError
 
 __all__ = [
     "APPLICATION_FIELDS",
+    "DEFAULT_POLICIES",
     "OPERATORS",
     "Condition",
     "DecisionPolicy",
     "IncreasePolicy",
     "Rule",
+    "install_default_policies",
     "load_policies",
     "load_policy",
     "policy_from_dict",
 ]
 
+#: The policies shipped for the demo's three models (``fedrisk decide init`` copies them).
+DEFAULT_POLICIES: Final = Path(__file__).resolve().parent / "default_policies"
 #: Figures an application may carry besides the ones its policy's rules name.
 APPLICATION_FIELDS: Final = ("current_limit", "previous_score", "requested_amount")
 OPERATORS: Final[Mapping[str, Callable[[float, float], bool]]] = {
@@ -172,7 +177,7 @@ class DecisionPolicy:
             "rules": [r.to_dict() for r in self.rules],
         }
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict`: the policy's identity."""
         return hashlib.sha256(canonical(self.to_dict())).hexdigest()
@@ -202,6 +207,20 @@ def load_policy(path: Path | str) -> DecisionPolicy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(file=str(path), key=None, reason=f"not valid TOML: {exc}") from None
     return policy_from_dict(data, source=str(path))
+
+
+def install_default_policies(folder: Path | str, *, force: bool = False) -> list[Path]:
+    """Copy the shipped policies into ``folder`` (where ``fedrisk serve ROOT`` reads them);
+    a file already there is kept unless ``force``. The paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sorted(DEFAULT_POLICIES.glob("*.toml")):
+        target = folder / source.name
+        if force or not target.exists():
+            target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+            written.append(target)
+    return written
 
 
 def load_policies(folder: Path | str) -> dict[str, DecisionPolicy]:

@@ -18,6 +18,7 @@ from consent.ledger.entries import utc_timestamp
 from consent.ledger.log import EvidenceLog
 
 from .engine import Decision, DecisionInputs
+from .errors import PolicyError
 from .policy import DecisionPolicy
 
 __all__ = ["DECISION_KIND", "POLICY_KIND", "decision_entry", "ensure_policy", "policy_entry"]
@@ -41,11 +42,20 @@ def policy_entry(policy: DecisionPolicy, *, at: datetime) -> dict[str, Any]:
 
 def ensure_policy(ledger: EvidenceLog, policy: DecisionPolicy, *, at: datetime) -> str:
     """Append ``policy`` to ``ledger`` unless an entry with its digest is there; its
-    evidence id either way."""
+    evidence id either way. A policy whose name and version the ledger holds with other
+    content is refused: a decision's version must name one policy only."""
     digest = policy.digest
     for index, body in ledger.indexed_bodies([POLICY_KIND]):
         if body.get("digest") == digest:
             return ledger.entry(index).evidence_id
+        if (body.get("name"), body.get("version")) == (policy.name, policy.version):
+            raise PolicyError(
+                file=f"policy {policy.name}",
+                key="policy.version",
+                reason=f"version {policy.version} is already in the ledger with other content "
+                f"(sha256 {str(body.get('digest'))[:12]}, this file {digest[:12]}): "
+                "give the changed policy a new version",
+            )
     return ledger.append(policy_entry(policy, at=at)).evidence_id
 
 

@@ -8,6 +8,7 @@ monthly indicators; :func:`write_iot_federation` turns the manifest into a feder
 
 from __future__ import annotations
 
+from participants.demo.applications import write_iot_applications
 from participants.demo.errors import InvalidUSCCError, ScenarioError
 from participants.demo.federation import write_iot_federation
 from participants.demo.indicators import INDICATOR_COLUMNS, compute_monthly_indicators
@@ -45,6 +46,7 @@ __all__ = [
     "read_manifest",
     "uscc_check_character",
     "validate_uscc",
+    "write_iot_applications",
     "write_iot_federation",
     "write_vertical_federation",
 ]

@@ -18,13 +18,13 @@ from models.parameters import set_flat
 from models.registry import ModelRegistry
 from models.schema import FeatureSpec, TabularSchema
 
-FEATURES = ("payment_delay_days", "downtime_share", "order_growth")
+FEATURES = ("receivable_overdue_days", "mes_erp_mismatch", "order_growth")
 SCHEMA = TabularSchema(
     id="subject_id",
     label="default_12m",
     features=(
-        FeatureSpec(name="payment_delay_days", type="float", min=0.0, max=3650.0),
-        FeatureSpec(name="downtime_share", type="float", min=0.0, max=1.0),
+        FeatureSpec(name="receivable_overdue_days", type="float", min=0.0, max=3650.0),
+        FeatureSpec(name="mes_erp_mismatch", type="float", min=0.0, max=1.0),
         FeatureSpec(name="order_growth", type="float", min=-1.0, max=10.0),
     ),
 )
@@ -64,6 +64,7 @@ def make_root(root: Path, *, created: datetime | None = None) -> DecisionRoot:
         rounds=1,
         strategy="FedAvg",
         privacy_mode="none",
+        data_categories={"factory-1": CATEGORIES},
     )
     return DecisionRoot(root=root, registry=ModelRegistry(root / "runs" / "registry"))
 
@@ -75,8 +76,8 @@ def applications(path: Path, *, rows: int, seed: int = 0, existing_share: float 
     frame = pd.DataFrame(
         {
             "subject_id": [f"F{k:07d}" for k in range(rows)],
-            "payment_delay_days": rng.gamma(2.0, 20.0, rows).round(1),
-            "downtime_share": rng.beta(1.5, 8.0, rows).round(4),
+            "receivable_overdue_days": rng.gamma(2.0, 20.0, rows).round(1),
+            "mes_erp_mismatch": rng.beta(1.2, 60.0, rows).round(4),
             "order_growth": rng.normal(0.05, 0.2, rows).clip(-1, 10).round(4),
             "requested_amount": np.where(existing, np.nan, rng.integers(1, 40, rows) * 50_000.0),
             "current_limit": np.where(existing, rng.integers(2, 40, rows) * 50_000.0, np.nan),

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from coordinator.decisions.policy import DEFAULT_POLICIES
 from tests.support.decisions import applications, grant, make_root
 
-POLICY = Path(__file__).resolve().parents[3] / "examples" / "decisions" / "iot.toml"
+POLICY = DEFAULT_POLICIES / "iot.toml"
 
 
 def _fedrisk(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -69,5 +70,5 @@ def test_decide_errors_are_one_line_naming_what_to_fix(tmp_path: Path) -> None:
     assert "Traceback" not in no_file.stderr
     assert no_ledger.returncode == 1 and "no ledger" in no_ledger.stderr
     assert (
-        checked.returncode == 0 and "iot-working-capital 2026.12.0 for demo-iot" in checked.stdout
+        checked.returncode == 0 and "iot-working-capital 2026.12.1 for demo-iot" in checked.stdout
     )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from coordinator.decisions import DecisionInputs, decide, load_policy
+from coordinator.decisions.policy import DEFAULT_POLICIES
 
-POLICY = load_policy(Path(__file__).resolve().parents[3] / "examples" / "decisions" / "iot.toml")
-HEALTHY = {"payment_delay_days": 10.0, "downtime_share": 0.1, "order_growth": 0.05}
+POLICY = load_policy(DEFAULT_POLICIES / "iot.toml")
+HEALTHY = {"receivable_overdue_days": 10.0, "mes_erp_mismatch": 0.01, "order_growth": 0.05}
 
 
 def _inputs(score: float | None = 0.04, *, age: float = 10.0, consent: bool = True,
@@ -41,8 +40,8 @@ def test_a_low_score_is_approved_with_the_lesser_of_the_band_limit_and_the_ask()
 
 @pytest.mark.parametrize(
     ("score", "outcome", "code"),
-    [(0.0999, "approve", "score_low_risk"), (0.10, "refer", "score_refer_zone"),
-     (0.3499, "refer", "score_refer_zone"), (0.35, "decline", "score_high_risk")],
+    [(0.0499, "approve", "score_low_risk"), (0.05, "refer", "score_refer_zone"),
+     (0.2999, "refer", "score_refer_zone"), (0.30, "decline", "score_high_risk")],
 )  # fmt: skip
 def test_the_thresholds_split_approve_refer_and_decline(
     score: float, outcome: str, code: str
@@ -56,19 +55,19 @@ def test_the_thresholds_split_approve_refer_and_decline(
 
 
 def test_hard_rules_refer_or_decline_whatever_the_score() -> None:
-    late = decide(POLICY, _inputs(0.01, payment_delay_days=120.0))
-    idle = decide(POLICY, _inputs(0.01, payment_delay_days=120.0, downtime_share=0.6))
+    late = decide(POLICY, _inputs(0.01, receivable_overdue_days=120.0))
+    idle = decide(POLICY, _inputs(0.01, receivable_overdue_days=200.0, mes_erp_mismatch=0.2))
 
-    assert late.outcome == "refer" and "rule_payment_delay_days" in _codes(late)
-    assert "payment_delay_days = 120" in late.reasons[-1].text
+    assert late.outcome == "refer" and "rule_receivable_overdue_days" in _codes(late)
+    assert "receivable_overdue_days = 120" in late.reasons[-1].text
     assert idle.outcome == "decline"  # the worst outcome of all rules wins
 
 
 def test_a_figure_a_rule_needs_but_the_application_lacks_refers() -> None:
-    decision = decide(POLICY, _inputs(0.01, payment_delay_days=None))
+    decision = decide(POLICY, _inputs(0.01, receivable_overdue_days=None))
 
     assert decision.outcome == "refer"
-    assert "missing_payment_delay_days" in _codes(decision)
+    assert "missing_receivable_overdue_days" in _codes(decision)
 
 
 def test_without_consent_the_decision_is_a_referral_with_the_reason_and_no_score() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from coordinator.decisions import PolicyError, load_policy, policy_from_dict
+from coordinator.decisions.policy import DEFAULT_POLICIES
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "decisions"
+EXAMPLES = DEFAULT_POLICIES
 
 MINIMAL = """
 [policy]

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from coordinator.decisions import ApplicationError, decide_file, load_policy, replay_ledger
+from coordinator.decisions import (
+    ApplicationError,
+    PolicyError,
+    decide_file,
+    load_policy,
+    replay_ledger,
+)
+from coordinator.decisions.policy import DEFAULT_POLICIES
 from coordinator.decisions.records import DECISION_KIND, POLICY_KIND
 from tests.support.decisions import DecisionRoot, applications, grant, make_root
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "decisions"
+EXAMPLES = DEFAULT_POLICIES
 POLICY = load_policy(EXAMPLES / "iot.toml")
 ROWS = 60
 
@@ -84,14 +92,16 @@ def test_a_second_run_reuses_the_policy_entry_and_a_new_version_adds_one(
     _granted(root, apps)
     _run(root, apps, tmp_path / "a.csv")
     _run(root, apps, tmp_path / "b.csv")
-    stricter = load_policy(EXAMPLES / "iot.toml").__class__(
-        **{**POLICY.__dict__, "version": "2026.12.1", "approve_below": 0.02}
-    )
+    stricter = replace(POLICY, version="2027.1.0", approve_below=0.02)
     _run(root, apps, tmp_path / "c.csv", policy=stricter)
 
     with root.consent() as consent:
         report = replay_ledger(consent.ledger)
     assert (report.policies, report.decisions, report.reproduced) == (2, 30, 30)
+
+    same_version = replace(stricter, approve_below=0.03)
+    with pytest.raises(PolicyError, match="give the changed policy a new version"):
+        _run(root, apps, tmp_path / "d.csv", policy=same_version)
 
 
 def test_withdrawing_consent_mid_loan_stops_an_automatic_increase(
@@ -99,7 +109,7 @@ def test_withdrawing_consent_mid_loan_stops_an_automatic_increase(
 ) -> None:
     apps = tmp_path / "apps.csv"
     pd.DataFrame(
-        {"subject_id": ["F1"], "payment_delay_days": [5.0], "downtime_share": [0.05],
+        {"subject_id": ["F1"], "receivable_overdue_days": [5.0], "mes_erp_mismatch": [0.05],
          "order_growth": [0.3], "current_limit": [500_000.0], "previous_score": [0.2]}
     ).to_csv(apps, index=False)  # fmt: skip
     with root.consent() as consent:
