@@ -30,6 +30,8 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
 - ``decisions``: ``fedrisk decide`` over 100,000 applicants (consent check, scoring, policy,
   ledger) per stage, twice on the same root, and the share of the ledger's decisions
   ``replay_ledger`` reproduces exactly (must be 100 %).
+- ``cross_verification``: the factory node's ERP/MES/energy checks on the steel plant's
+  real readings with injected inconsistencies: detection rate and false alarms.
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
 Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
@@ -51,6 +53,7 @@ PARTS = (
     "scale",
     "deployment",
     "decisions",
+    "cross_verification",
 )
 
 __all__ = ["PARTS"]

@@ -168,6 +168,7 @@ def _intro(doc: str | None) -> str:
 def render(document: dict[str, Any], *, workers: int) -> str:
     from . import (
         consent_ledger,
+        cross_verification,
         decisions,
         deployment,
         he_cost,
@@ -239,6 +240,8 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         ("deployment", "12. Flower's deployment engine: overhead and recovery", deployment,
          deployment.markdown),
         ("decisions", "13. Lending decisions and their replay", decisions, decisions.markdown),
+        ("cross_verification", "14. Cross-verification at the factory node",
+         cross_verification, cross_verification.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

@@ -14,6 +14,7 @@ from models.federation import FederationSpec, load_federation
 from models.flower_processes import flower_environment, run_foreground
 from models.layout import deployment_dir, node_keys_dir
 
+from .crossverify.cli import cross_verify_command
 from .node_credentials import NodeKeyError, issue_node_key, node_key
 from .supernode import DEFAULT_NODE_PORT, Supernode
 
@@ -22,6 +23,8 @@ __all__ = ["keys_node", "node_cli"]
 node_cli = typer.Typer(
     help="A participant's node on Flower's deployment engine (SuperNode).", no_args_is_help=True
 )
+
+node_cli.command("cross-verify")(cross_verify_command)
 
 FederationArg = Annotated[Path, typer.Argument(help="Federation file (TOML).", exists=True)]
 ParticipantOption = Annotated[str, typer.Option(help="The participant this node serves.")]

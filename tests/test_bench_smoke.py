@@ -48,5 +48,6 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "scale",
         "deployment",
         "decisions",
+        "cross_verification",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")
