@@ -158,7 +158,7 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     trials = QUICK_TRIALS if quick else TRIALS
     days = int(energy.index.normalize().nunique())
     detected = {k: 0 for k in KINDS}
-    smaller = {f"sales+{x:.0%}": 0 for x in EXCESSES} | {
+    smaller = {f"sales +{x:.0%}": 0 for x in EXCESSES} | {
         f"shutdown {d} d": 0 for d in SHUTDOWN_DAYS
     }
     false_alarms = {rule: 0 for rule in RULES}
