@@ -62,9 +62,10 @@ def _settings(root: Path) -> Any:
     return ServeSettings(state_dir=root / "serving", registry=root / "runs" / "registry")
 
 
-def _register(root: Path) -> Any:
+def register_model(root: Path, *, published: datetime | None = None) -> Any:
     """A registry under ``root/runs`` with one logistic ``demo-iot`` version (a real ONNX
-    export, published now); the registered version."""
+    export, published at ``published``, default now); the registered version. The tests
+    build their roots with it too (tests/support/decisions.py)."""
     import numpy as np
 
     from models.nets import build_network
@@ -83,7 +84,8 @@ def _register(root: Path) -> Any:
     )
     net = build_network("logistic", n_features=len(FEATURES), seed=0)
     set_flat(net, np.array([0.02, 4.0, -3.0, -4.0]))
-    return ModelRegistry(root / "runs" / "registry").register(
+    when = published or datetime.now(UTC)
+    return ModelRegistry(root / "runs" / "registry", clock=lambda: when).register(
         model=net,
         name=MODEL,
         spec_name="iot_risk",
@@ -98,7 +100,7 @@ def _register(root: Path) -> Any:
     )
 
 
-def _applications(path: Path, *, rows: int, seed: int) -> Path:
+def write_applications(path: Path, *, rows: int, seed: int) -> Path:
     """``rows`` applications: new applicants with an ask, existing customers with a line
     and the score it was set at, and the model's features for all."""
     import numpy as np
@@ -308,10 +310,10 @@ def run(work: Path, *, quick: bool) -> dict[str, Any]:
     work = fresh_dir(work)
     rows = QUICK_APPLICANTS if quick else APPLICANTS
     root = work / "root"
-    registered = _register(root)
+    registered = register_model(root)
     categories = consent_categories(registered.card)
     progress(f"decisions: {rows:,} applications, {MODEL} {registered.version}")
-    applications = _applications(work / "applications.csv", rows=rows, seed=SEED)
+    applications = write_applications(work / "applications.csv", rows=rows, seed=SEED)
     ids = pd.read_csv(applications, dtype={ID: str}, usecols=[ID])[ID].tolist()
     consented, load = _grant_consent(root, ids, categories, seed=SEED)
     # The CLI runs on the root as it is now, before any decision (a copy).

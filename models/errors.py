@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "ConfigFileError",
     "DataError",
     "ExportError",
     "FederationFileError",
@@ -63,8 +64,8 @@ class DataError(ModelsError, ValueError):
         super().__init__(f"{', '.join(parts)}: {reason}")
 
 
-class FederationFileError(ModelsError, ValueError):
-    """A federation TOML file is unreadable or invalid; names the file and the key."""
+class ConfigFileError(ModelsError, ValueError):
+    """A configuration file (TOML) is unreadable or invalid; names the file and the key."""
 
     def __init__(self, *, file: str, key: str | None, reason: str) -> None:
         self.file = file
@@ -72,6 +73,10 @@ class FederationFileError(ModelsError, ValueError):
         self.reason = reason
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {reason}")
+
+
+class FederationFileError(ConfigFileError):
+    """A federation TOML file is unreadable or invalid; names the file and the key."""
 
 
 class MessageError(ModelsError, ValueError):

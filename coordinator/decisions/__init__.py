@@ -8,7 +8,7 @@ decision and its policy version go into the ledger and can be replayed from it.
 from __future__ import annotations
 
 from .engine import OUTCOMES, Decision, DecisionInputs, Reason, decide
-from .errors import ApplicationError, DecisionError, PolicyError, ReplayError
+from .errors import ApplicationError, DecisionError, PolicyError
 from .policy import DecisionPolicy, load_policies, load_policy, policy_from_dict
 from .portfolio import PortfolioSummary, decide_file
 from .replay import ReplayReport, replay_ledger
@@ -23,7 +23,6 @@ __all__ = [
     "PolicyError",
     "PortfolioSummary",
     "Reason",
-    "ReplayError",
     "ReplayReport",
     "decide",
     "decide_file",

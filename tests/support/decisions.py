@@ -7,28 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from bench.decisions import register_model, write_applications
 from consent.registry import ConsentRegistry
 from coordinator.serving.service import consent_registry
 from coordinator.serving.settings import ServeSettings
-from models.nets import build_network
-from models.parameters import set_flat
 from models.registry import ModelRegistry
-from models.schema import FeatureSpec, TabularSchema
 
-FEATURES = ("receivable_overdue_days", "mes_erp_mismatch", "order_growth")
-SCHEMA = TabularSchema(
-    id="subject_id",
-    label="default_12m",
-    features=(
-        FeatureSpec(name="receivable_overdue_days", type="float", min=0.0, max=3650.0),
-        FeatureSpec(name="mes_erp_mismatch", type="float", min=0.0, max=1.0),
-        FeatureSpec(name="order_growth", type="float", min=-1.0, max=10.0),
-    ),
-)
-CATEGORIES = ["iot.erp", "iot.machines"]
+CATEGORIES = ["iot.erp", "iot.production"]  # what the model's card declares
 INSTITUTION = "demo-bank"
 
 
@@ -48,44 +33,15 @@ class DecisionRoot:
 
 
 def make_root(root: Path, *, created: datetime | None = None) -> DecisionRoot:
-    """A registry holding one logistic ``demo-iot`` version (a real ONNX export)."""
-    when = created or datetime.now(UTC)
-    registry = ModelRegistry(root / "runs" / "registry", clock=lambda: when)
-    net = build_network("logistic", n_features=len(FEATURES), seed=0)
-    set_flat(net, np.array([0.02, 4.0, -3.0, -4.0]))
-    registry.register(
-        model=net,
-        name="demo-iot",
-        spec_name="iot_risk",
-        schema=SCHEMA,
-        n_features=len(FEATURES),
-        mode="horizontal",
-        participants={"factory-1": 10},
-        rounds=1,
-        strategy="FedAvg",
-        privacy_mode="none",
-        data_categories={"factory-1": CATEGORIES},
-    )
+    """A registry holding one logistic ``demo-iot`` version (a real ONNX export) over
+    ``receivable_overdue_days``, ``mes_erp_mismatch`` and ``order_growth``."""
+    register_model(root, published=created)
     return DecisionRoot(root=root, registry=ModelRegistry(root / "runs" / "registry"))
 
 
-def applications(path: Path, *, rows: int, seed: int = 0, existing_share: float = 0.3) -> Path:
+def applications(path: Path, *, rows: int, seed: int = 0) -> Path:
     """``rows`` applications with features, an ask, and for some an existing line."""
-    rng = np.random.default_rng(seed)
-    existing = rng.random(rows) < existing_share
-    frame = pd.DataFrame(
-        {
-            "subject_id": [f"F{k:07d}" for k in range(rows)],
-            "receivable_overdue_days": rng.gamma(2.0, 20.0, rows).round(1),
-            "mes_erp_mismatch": rng.beta(1.2, 60.0, rows).round(4),
-            "order_growth": rng.normal(0.05, 0.2, rows).clip(-1, 10).round(4),
-            "requested_amount": np.where(existing, np.nan, rng.integers(1, 40, rows) * 50_000.0),
-            "current_limit": np.where(existing, rng.integers(2, 40, rows) * 50_000.0, np.nan),
-            "previous_score": np.where(existing, rng.uniform(0.0, 0.2, rows).round(4), np.nan),
-        }
-    )
-    frame.to_csv(path, index=False)
-    return path
+    return write_applications(path, rows=rows, seed=seed)
 
 
 def grant(consent: ConsentRegistry, subject: str, *, days: int = 365) -> str:
