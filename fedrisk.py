@@ -324,7 +324,7 @@ def _demo_decisions(out: Path, spec: FederationSpec, *, seed: int) -> None:
         period_column="month",
     )
     registry = ModelRegistry(spec.output_dir / "registry")
-    settings = ServeSettings(state_dir=out / "serving", registry=spec.output_dir / "registry")
+    settings = ServeSettings.for_root(out)  # the federation's runs are under OUT/runs
     categories = consent_categories(registry.latest(policy.model).card)
     firms = pd.read_csv(applications, dtype={spec.schema.id: str})[spec.schema.id].tolist()
     # A subject is what the IoT model's id column names: here one row per firm.
@@ -505,10 +505,10 @@ def serve_settings(
     FEDRISK_COORD_PARTICIPANTS says where the nodes are (a cluster, other hosts)."""
     from coordinator.serving.settings import ServeSettings
 
-    where: dict[str, Any] = {"state_dir": root / "serving", "registry": root / "runs" / "registry"}
+    where: dict[str, Any] = {}
     if only != "api" or PARTICIPANTS_ENV not in os.environ:
         where["participants"] = endpoints
-    return ServeSettings(**where, host=host, port=port)
+    return ServeSettings.for_root(root, **where, host=host, port=port)
 
 
 def _server(app: Any, *, host: str, port: int) -> Any:

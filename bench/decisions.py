@@ -59,7 +59,7 @@ def _policy() -> Path:
 def _settings(root: Path) -> Any:
     from coordinator.serving.settings import ServeSettings
 
-    return ServeSettings(state_dir=root / "serving", registry=root / "runs" / "registry")
+    return ServeSettings.for_root(root)
 
 
 def register_model(root: Path, *, published: datetime | None = None) -> Any:
@@ -246,7 +246,7 @@ def _replay(root: Path) -> dict[str, Any]:
     from consent.ledger.log import EvidenceLog
     from coordinator.decisions import replay_ledger
 
-    folder = _settings(root).registry.parent / "ledger"
+    folder = _settings(root).ledger_folder
     with EvidenceLog.in_folder(folder, read_only=True) as ledger:
         entries = ledger.size
         started = time.perf_counter()

@@ -38,10 +38,6 @@ RootOption = Annotated[
 ]
 
 
-def _settings(root: Path) -> ServeSettings:
-    return ServeSettings(state_dir=root / "serving", registry=root / "runs" / "registry")
-
-
 @decide_cli.command("run")
 def run(
     policy: Annotated[Path, typer.Argument(help="Decision policy (TOML).")],
@@ -60,7 +56,7 @@ def run(
     console = Console(stderr=True, soft_wrap=True)
     try:
         found = load_policy(policy)
-        settings = _settings(root)
+        settings = ServeSettings.for_root(root)
         with consent_registry(settings) as consent, Progress(console=console) as bar:
             task = bar.add_task("ledger", total=None)
             summary = decide_file(
@@ -94,9 +90,9 @@ def run(
 def replay(root: RootOption = Path("fedrisk-demo")) -> None:
     """Decide every decision in the ledger again from its record; exit 1 if one differs."""
     console = Console(stderr=True, soft_wrap=True)
-    settings = _settings(root)
+    settings = ServeSettings.for_root(root)
     try:
-        with EvidenceLog.in_folder(settings.registry.parent / "ledger", read_only=True) as ledger:
+        with EvidenceLog.in_folder(settings.ledger_folder, read_only=True) as ledger:
             report = replay_ledger(ledger)
     except ConsentError as exc:
         console.print(

@@ -123,8 +123,8 @@ class Decision:
 def decide(policy: DecisionPolicy, inputs: DecisionInputs) -> Decision:
     """The decision ``policy`` gives for ``inputs`` (see the module docstring)."""
     current = inputs.figures.get("current_limit")
-    existing = current is not None and current > 0
-    previous_limit = float(current) if existing and current is not None else None
+    previous_limit = float(current) if current is not None and current > 0 else None
+    existing = previous_limit is not None
     held = previous_limit or 0.0
     if not inputs.consent_allowed:
         why = inputs.consent_reason or "never_granted"

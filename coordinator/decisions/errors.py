@@ -19,4 +19,3 @@ class PolicyError(DecisionError, ConfigFileError):
 
 class ApplicationError(DecisionError, DataError):
     """An applications file is malformed; names the file, the row (CSV line) and column."""
-

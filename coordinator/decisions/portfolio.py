@@ -198,20 +198,22 @@ def _read_applications(path: Path, *, id_column: str) -> pd.DataFrame:
         )
     if frame.empty:
         raise ApplicationError(file=str(path), row=None, column=None, reason="no applications")
-    empty = frame[id_column].isna() | (frame[id_column].str.strip() == "")
-    if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0]) + _HEADER_ROWS + 1
-        raise ApplicationError(file=str(path), row=row, column=id_column, reason="empty id")
-    repeated = frame[id_column].duplicated()
-    if repeated.any():
-        k = int(np.flatnonzero(repeated.to_numpy())[0])
-        raise ApplicationError(
-            file=str(path),
-            row=k + _HEADER_ROWS + 1,
-            column=id_column,
-            reason=f"subject {frame[id_column].iloc[k]!r} applies twice in one file",
-        )
+    ids = frame[id_column]
+    _refuse_first(path, ids.isna() | (ids.str.strip() == ""), id_column, lambda k: "empty id")
+    _refuse_first(path, ids.duplicated(), id_column,
+                  lambda k: f"subject {ids.iloc[k]!r} applies twice in one file")  # fmt: skip
     return frame
+
+
+def _refuse_first(path: Path, bad: Any, column: str, reason: Callable[[int], str]) -> None:
+    """:class:`ApplicationError` at the first row where ``bad`` holds (``reason`` gets the
+    row's position), if any."""
+    found = np.flatnonzero(np.asarray(bad))
+    if found.size:
+        k = int(found[0])
+        raise ApplicationError(
+            file=str(path), row=k + _HEADER_ROWS + 1, column=column, reason=reason(k)
+        )
 
 
 def _figures(frame: pd.DataFrame, name: str, path: Path) -> list[float | None]:
@@ -222,19 +224,9 @@ def _figures(frame: pd.DataFrame, name: str, path: Path) -> list[float | None]:
     bad = values.isna() & frame[name].notna()
     finite = np.isfinite(values.fillna(0.0).to_numpy(dtype=np.float64))
     bad |= ~finite
-    if bad.any():
-        k = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ApplicationError(
-            file=str(path),
-            row=k + _HEADER_ROWS + 1,
-            column=name,
-            reason=f"{frame[name].iloc[k]!r} is not a finite number",
-        )
-    if name in ("requested_amount", "current_limit") and (values < 0).any():
-        k = int(np.flatnonzero((values < 0).to_numpy())[0])
-        raise ApplicationError(
-            file=str(path), row=k + _HEADER_ROWS + 1, column=name, reason="must not be negative"
-        )
+    _refuse_first(path, bad, name, lambda k: f"{frame[name].iloc[k]!r} is not a finite number")
+    if name in ("requested_amount", "current_limit"):
+        _refuse_first(path, values < 0, name, lambda k: "must not be negative")
     return [None if np.isnan(v) else float(v) for v in values.to_numpy(dtype=np.float64)]
 
 
@@ -287,15 +279,9 @@ def _read_scores(path: Path, *, id_column: str) -> dict[str, float]:
                 file=str(path), row=_HEADER_ROWS, column=None, reason=f"missing column {needed!r}"
             )
     values = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~((values >= 0) & (values <= 1))
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ApplicationError(
-            file=str(path),
-            row=k + _HEADER_ROWS + 1,
-            column="score",
-            reason=f"{frame['score'].iloc[k]!r} is not a probability in [0, 1]",
-        )
+    given = frame["score"]
+    _refuse_first(path, ~((values >= 0) & (values <= 1)), "score",
+                  lambda k: f"{given.iloc[k]!r} is not a probability in [0, 1]")  # fmt: skip
     return dict(zip(frame[column].tolist(), values.tolist(), strict=True))
 
 

@@ -76,7 +76,7 @@ def consent_registry(settings: ServeSettings) -> ConsentRegistry:
     return ConsentRegistry.in_folder(
         settings.state_dir,
         controller=controller,
-        ledger_dir=settings.ledger_dir or settings.registry.parent / "ledger",
+        ledger_dir=settings.ledger_folder,
         store=SQLAlchemyConsentStore(url) if url else None,
     )
 

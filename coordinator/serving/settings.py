@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,21 @@ class ServeSettings(BaseSettings):
     controller_contact: str = "Data Protection Officer"
     controller_email: str = "privacy@bank.example"
     policy_url: str = "https://bank.example/privacy"
+
+    @classmethod
+    def for_root(cls, root: Path, **overrides: Any) -> ServeSettings:
+        """The layout of ``fedrisk demo`` and ``fedrisk serve ROOT``: state under
+        ROOT/serving, the registry (and beside it the ledger) under ROOT/runs."""
+        layout: dict[str, Any] = {
+            "state_dir": root / "serving",
+            "registry": root / "runs" / "registry",
+        }
+        return cls(**(layout | overrides))
+
+    @property
+    def ledger_folder(self) -> Path:
+        """Where the evidence ledger is: ``ledger_dir``, else beside the registry."""
+        return self.ledger_dir or self.registry.parent / "ledger"
 
     @classmethod
     def from_toml(cls, path: Path) -> ServeSettings:

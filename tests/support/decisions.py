@@ -24,9 +24,7 @@ class DecisionRoot:
 
     @property
     def settings(self) -> ServeSettings:
-        return ServeSettings(
-            state_dir=self.root / "serving", registry=self.root / "runs" / "registry"
-        )
+        return ServeSettings.for_root(self.root)
 
     def consent(self) -> ConsentRegistry:
         return consent_registry(self.settings)
