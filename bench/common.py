@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +42,29 @@ _STARTED = time.monotonic()
 
 class BenchError(Exception):
     """A benchmark cannot run (missing data, a failed federation); one line for the user."""
+
+
+# --- consent ---------------------------------------------------------------------------
+
+
+def bench_grant(
+    *, grant_id: str, subject_id: str, institution: str, categories: frozenset[str], now: datetime
+) -> Any:
+    """A ``credit_scoring`` grant to ``institution`` that began 30 days before ``now`` and
+    runs a year (the benchmarks' consent load)."""
+    from consent.grants import Grant, GrantId, SubjectId
+
+    return Grant(
+        grant_id=GrantId(grant_id),
+        subject_id=SubjectId(subject_id),
+        institution=institution,
+        purpose="credit_scoring",
+        categories=categories,
+        starts_at=now - timedelta(days=30),
+        expires_at=now + timedelta(days=365),
+        evidence_hash="ab" * 32,
+        channel="bench",
+    )
 
 
 # --- progress --------------------------------------------------------------------------

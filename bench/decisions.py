@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import ROOT, BenchError, fresh_dir, progress, ratio, table, verdict
+from .common import ROOT, BenchError, bench_grant, fresh_dir, progress, ratio, table, verdict
 
 SEED = 23
 APPLICANTS, QUICK_APPLICANTS = 100_000, 2_000
@@ -131,7 +131,7 @@ def _grant_consent(
     consent holds, and the figures of the load."""
     import random
 
-    from consent.grants import Grant, GrantEvent, GrantId, SubjectId
+    from consent.grants import GrantEvent
     from coordinator.serving.service import consent_registry
 
     rng = random.Random(seed)
@@ -140,16 +140,12 @@ def _grant_consent(
     withdrawn = set(rng.sample(granted, round(WITHDRAWN_SHARE * len(ids))))
     events: list[Any] = []
     for n, subject in enumerate(granted):
-        grant = Grant(
-            grant_id=GrantId(f"bench-{n}"),
-            subject_id=SubjectId(subject),
+        grant = bench_grant(
+            grant_id=f"bench-{n}",
+            subject_id=subject,
             institution=INSTITUTION,
-            purpose="credit_scoring",
             categories=categories,
-            starts_at=now - timedelta(days=30),
-            expires_at=now + timedelta(days=365),
-            evidence_hash="ab" * 32,
-            channel="bench",
+            now=now,
         )
         events.append(GrantEvent.granted(grant, at=now - timedelta(days=30)))
         if subject in withdrawn:

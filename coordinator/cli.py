@@ -21,6 +21,7 @@ from models.scoring import score_file
 
 from .decisions.cli import decide_cli
 from .link_cli import keys_cli, link_cli
+from .monitoring.cli import monitor_cli
 from .report import FederationReport, RoundRecord
 
 app = typer.Typer(no_args_is_help=True)
@@ -29,6 +30,7 @@ app.add_typer(models_cli, name="models")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(link_cli, name="link")
 app.add_typer(decide_cli, name="decide")
+app.add_typer(monitor_cli, name="monitor")
 
 #: The widest a table gets in a log (beyond it, cells fold onto more lines).
 LOG_MAX_WIDTH = 400
@@ -272,7 +274,9 @@ def apps_add(
     scope: Annotated[
         list[str],
         typer.Option(
-            help="score:<model>, score:*, consent:read, consent:write, evidence:read (repeat)."
+            help="score:<model>, score:*, consent:read, consent:write, evidence:read, "
+            "alerts:read, alerts:write (the lender's alerts and webhook), monitoring:report "
+            "(a factory node's change events) (repeat)."
         ),
     ],
     rate: Annotated[float, typer.Option(help="Quota: requests per second.")] = 50.0,

@@ -37,6 +37,7 @@ KINDS: Final = (
     "consent_event",
     "decision_policy",
     "lending_decision",
+    "monitoring_alert",
     "review_request",
     "scoring_decision",
     "training_round",

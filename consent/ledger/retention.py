@@ -26,7 +26,12 @@ from consent.ledger.log import EvidenceLog
 __all__ = ["PURGEABLE_KINDS", "RETENTION_YEARS", "PurgeReport", "purge_expired", "cutoff_for"]
 
 RETENTION_YEARS: Final = 5
-PURGEABLE_KINDS: Final = ("lending_decision", "review_request", "scoring_decision")
+PURGEABLE_KINDS: Final = (
+    "lending_decision",
+    "monitoring_alert",
+    "review_request",
+    "scoring_decision",
+)
 POLICY: Final = (
     "negative credit information is kept 5 years, then deleted "
     "(Credit Reporting Industry Regulation, Art. 16)"

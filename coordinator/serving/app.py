@@ -9,6 +9,9 @@
   decision policy (approve / refer / decline, limit, credit increase) and its evidence;
 - ``/v1/consents...``: the bank channels' consent API (scopes ``consent:write|read``),
   always within the caller's own institution;
+- ``POST /v1/monitoring/events`` (a factory node's change event), ``GET /v1/alerts`` and
+  ``PUT /v1/webhook``: post-loan alerts for the lender, in the ledger and to its signed
+  webhook (retried until taken);
 - ``GET /v1/evidence/{id}``: an evidence certificate (scope ``evidence:read``, only of the
   caller's own decisions or its institution's consent events); ``GET /v1/ledger/head``;
 - ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus).
@@ -17,11 +20,13 @@ This module does not use postponed annotations: FastAPI reads the signatures of 
 dependencies defined here, inside :func:`create_app`, at run time.
 """
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from coordinator.monitoring.webhooks import Deliverer
 from fastapi import Depends, FastAPI, Form, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -40,6 +45,7 @@ from .authorization import TOKEN_URL, Authorization, api_error, client_credentia
 from .catalog import ServedModel
 from .consent_routes import add_consent_routes
 from .deciding import check_figures, decide_one
+from .monitoring_routes import add_monitoring_routes
 from .schemas import (
     BatchRequest,
     BatchResponse,
@@ -239,6 +245,7 @@ def create_app(state: ServingState) -> FastAPI:
         return await score_batch(state, model, consented, body)
 
     add_consent_routes(app, state, auth=auth)
+    add_monitoring_routes(app, state, auth=auth)
 
     def found_evidence(evidence_id: str) -> Entry:
         try:
@@ -309,9 +316,26 @@ def create_app(state: ServingState) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    delivering: dict[str, Any] = {}
+
+    @app.on_event("startup")
+    async def start_webhooks() -> None:
+        if state.monitoring is None:
+            return
+        deliverer = Deliverer(state.monitoring.outbox)
+        stop = asyncio.Event()
+        state.monitoring.set_notify(deliverer.notify)
+        delivering.update(
+            deliverer=deliverer, stop=stop, task=asyncio.create_task(deliverer.run(stop))
+        )
+
     @app.on_event("shutdown")
     async def close() -> None:
         await state.fanout.close()
+        if delivering:
+            delivering["stop"].set()
+            await delivering["task"]
+            await delivering["deliverer"].close()
 
     return app
 

@@ -22,7 +22,9 @@ from privacy._files import atomic_write_bytes
 
 __all__ = ["AppRegistry", "LendingApp", "SCOPE_PATTERN", "SECRET_PREFIX", "new_client_secret"]
 
-SCOPE_PATTERN = re.compile(r"^(score:[A-Za-z0-9_.*-]+|consent:(read|write)|evidence:read)$")
+SCOPE_PATTERN = re.compile(
+    r"^(score:[A-Za-z0-9_.*-]+|consent:(read|write)|evidence:read|alerts:(read|write)|monitoring:report)$"
+)
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 #: Every client secret starts with this: it never begins with "-" (which a command line
@@ -111,7 +113,8 @@ class AppRegistry:
         if bad or not scopes:
             raise ValueError(
                 f"unknown scopes {bad}; use score:<model>, score:*, "
-                "consent:read, consent:write, evidence:read"
+                "consent:read, consent:write, evidence:read, alerts:read, alerts:write, "
+                "monitoring:report"
             )
         if not rate_per_s > 0 or burst < 1:
             raise ValueError(f"rate_per_s must be > 0 and burst >= 1, got {rate_per_s}, {burst}")

@@ -35,6 +35,9 @@ SCOPES = {
     "consent:write": "record and withdraw grants to the app's institution",
     "consent:read": "read grants to the app's institution and their receipts",
     "evidence:read": "evidence certificates of the app's decisions and consent events",
+    "alerts:read": "post-loan monitoring alerts on the institution's loans",
+    "alerts:write": "set the institution's webhook for alerts",
+    "monitoring:report": "a factory node's change events (the app's institution is the factory)",
 }
 
 _scheme = OAuth2(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "AlertBody",
+    "AlertList",
+    "ChangeEventBody",
     "BatchItem",
     "BatchRefusal",
     "BatchRequest",
@@ -24,6 +27,8 @@ __all__ = [
     "ScoreRequest",
     "ScoreResponse",
     "TokenResponse",
+    "WebhookRequest",
+    "WebhookResponse",
     "WithdrawResponse",
 ]
 
@@ -185,3 +190,68 @@ class DecisionResponse(BaseModel):
     grant_id: str
     scoring_evidence_id: str
     evidence_id: str = Field(description="the decision's entry in the evidence ledger")
+
+
+class ChangeEventBody(BaseModel):
+    """A factory node's change event (``participants.monitoring.ChangeEvent``): aggregates
+    only, never a reading."""
+
+    model_config = {"extra": "forbid"}
+
+    event_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    factory: str = Field(min_length=1, max_length=128)
+    subject_id: str = Field(min_length=1, max_length=64)
+    indicator: str = Field(min_length=1, max_length=64)
+    detector: str = Field(min_length=1, max_length=64)
+    detected_at: datetime
+    since: date
+    before: float
+    after: float
+    change: float
+    unit: str = Field(max_length=64)
+    text: str = Field(max_length=1_000)
+    score_before: float | None = Field(default=None, ge=0, le=1)
+    score_after: float | None = Field(default=None, ge=0, le=1)
+    model_version: str | None = Field(default=None, max_length=64)
+
+
+class AlertBody(BaseModel):
+    """A post-loan alert: what changed at the factory, since when, by how much; its id is
+    the evidence id of its ledger entry."""
+
+    alert_id: str
+    event_id: str
+    loan_id: str
+    subject_id: str
+    factory: str
+    model: str
+    indicator: str
+    detector: str
+    since: str
+    detected_at: str
+    before: float
+    after: float
+    change: float
+    unit: str
+    text: str
+    score_before: float | None = None
+    score_after: float | None = None
+    model_version: str | None = None
+    received_at: str
+    duplicate: bool = False
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertBody]
+    #: Pass as ``after`` for the next page (``None``: no alert yet).
+    last: str | None
+
+
+class WebhookRequest(BaseModel):
+    url: str = Field(min_length=8, max_length=2_048)
+
+
+class WebhookResponse(BaseModel):
+    url: str
+    #: The signing secret (Standard Webhooks ``whsec_...``), shown once.
+    secret: str

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coordinator.monitoring.webhooks import Outbox
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from consent.assertions import AssertionSigner
@@ -18,7 +19,10 @@ from consent.registry import ConsentRegistry
 from consent.store import SQLAlchemyConsentStore
 from coordinator.decisions.policy import DecisionPolicy, load_policies
 from coordinator.decisions.records import ensure_policy
+from coordinator.monitoring.alerts import MONITORED_MODEL, AlertDesk
+from coordinator.monitoring.loans import LoanBook
 from models.registry import ModelRegistry
+from models.specs import MODEL_SPECS
 
 from .apps import AppRegistry
 from .catalog import Catalog
@@ -100,6 +104,8 @@ class ServingState:
     writer: LedgerWriter
     #: Decision policy of each model that has one, by model name.
     policies: Mapping[str, DecisionPolicy] = field(default_factory=dict)
+    #: Post-loan monitoring: factory nodes' events -> lenders' alerts and webhooks.
+    monitoring: AlertDesk | None = None
 
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> ServingState:
@@ -125,6 +131,14 @@ class ServingState:
             metrics=Metrics(),
             writer=LedgerWriter(consent.ledger),
             policies=policies,
+            monitoring=AlertDesk(
+                ledger=consent.ledger,
+                consent=consent,
+                loans=LoanBook(state / "monitoring.sqlite"),
+                outbox=Outbox(state / "webhooks.sqlite"),
+                categories=MODEL_SPECS[MONITORED_MODEL].data_categories,
+                model=MONITORED_MODEL,
+            ),
         )
 
     def record_decisions(self, decisions: list[dict[str, Any]]) -> list[str]:

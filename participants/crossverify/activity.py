@@ -16,7 +16,14 @@ import pandas as pd
 
 from models.errors import DataError
 
-__all__ = ["INVOICE_COLUMNS", "FactoryActivity", "load_activity"]
+__all__ = [
+    "INVOICE_COLUMNS",
+    "FactoryActivity",
+    "load_activity",
+    "parse_numbers",
+    "parse_times",
+    "read_columns",
+]
 
 INVOICE_COLUMNS: Final = ("invoice_id", "date", "customer", "quantity", "amount")
 _HEADER_ROWS: Final = 1
@@ -55,16 +62,16 @@ class FactoryActivity:
 def load_activity(*, energy: Path, production: Path, invoices: Path) -> FactoryActivity:
     """Read the three sources (CSV); :class:`~models.errors.DataError` names the file, the
     row and the column of the first bad value."""
-    readings = _read(energy, ("timestamp", "kwh"))
-    made = _read(production, ("date", "units"))
-    sold = _read(invoices, INVOICE_COLUMNS)
-    stamps = _times(readings, "timestamp", energy)
-    days = _times(made, "date", production).dt.normalize()
-    _times(sold, "date", invoices)
-    kwh = _numbers(readings, "kwh", energy)
-    units = _numbers(made, "units", production)
+    readings = read_columns(energy, ("timestamp", "kwh"))
+    made = read_columns(production, ("date", "units"))
+    sold = read_columns(invoices, INVOICE_COLUMNS)
+    stamps = parse_times(readings, "timestamp", energy)
+    days = parse_times(made, "date", production).dt.normalize()
+    parse_times(sold, "date", invoices)
+    kwh = parse_numbers(readings, "kwh", energy)
+    units = parse_numbers(made, "units", production)
     for column in ("quantity", "amount"):
-        _numbers(sold, column, invoices)
+        parse_numbers(sold, column, invoices)
     repeated = stamps.duplicated()
     if repeated.any():
         row = int(np.flatnonzero(repeated.to_numpy())[0]) + _HEADER_ROWS + 1
@@ -76,7 +83,7 @@ def load_activity(*, energy: Path, production: Path, invoices: Path) -> FactoryA
     )
 
 
-def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def read_columns(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -94,7 +101,7 @@ def _first_bad(mask: pd.Series) -> int:
     return int(np.flatnonzero(mask.to_numpy())[0]) + _HEADER_ROWS + 1
 
 
-def _times(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+def parse_times(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     values = pd.to_datetime(frame[column], errors="coerce", format="ISO8601")
     if values.isna().any():
         row = _first_bad(values.isna())
@@ -105,7 +112,7 @@ def _times(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     return values
 
 
-def _numbers(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+def parse_numbers(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0.0))
     if bad.any():

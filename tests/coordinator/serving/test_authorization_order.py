@@ -24,7 +24,13 @@ PUBLIC = {
     ("get", "/readyz"),
     ("get", "/metrics"),
 }
-PATH_VALUES = {"model": "farmer-credit", "grant_id": "g-1", "subject_id": "F1", "evidence_id": "e1"}
+PATH_VALUES = {
+    "model": "farmer-credit",
+    "grant_id": "g-1",
+    "subject_id": "F1",
+    "evidence_id": "e1",
+    "alert_id": "a1",
+}
 #: Not JSON at all, and JSON of the wrong shape for every request body of the API.
 MALFORMED = (b'{"subject_id": ', b"[]")
 
