@@ -1,14 +1,18 @@
 """A factory node's inbox: raw readings dropped as files, ingested once each, incrementally.
 
-The node's systems (meter gateway, MES, ERP exports) drop CSV files into a folder. On each
-:meth:`Inbox.ingest`:
+The node's systems (meter gateway, MES, ERP exports) drop CSV or Parquet files into a
+folder. On each :meth:`Inbox.ingest`:
 
 - a file still being written is left alone: names starting with ``.`` or ending in
   ``.partial`` / ``.tmp`` are never read, and a file whose size or modification time changed
   within the last ``settle_s`` seconds waits for the next pass;
 - a file already ingested with the same content changes nothing (idempotent);
-- a file that grew by appended rows is read from the first new row on (its earlier bytes
+- a CSV file that grew by appended rows is read from the first new row on (its earlier bytes
   must be unchanged, checked by hash); a file rewritten in place is refused by name;
+- a Parquet file is read whole, once its footer is written; it cannot be appended to, so a
+  changed Parquet file is refused like a rewritten CSV file;
+- every value is checked before anything of the file is stored: required columns must not
+  be empty, and the kind's own ``check`` (types, ranges) names the first bad value;
 - rows whose key (e.g. ``timestamp``) is already stored are dropped and counted, so the
   same reading delivered twice, in one file or in two, is stored once.
 
@@ -25,21 +29,38 @@ import io
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from models.errors import DataError
 
-__all__ = ["IngestReport", "Inbox"]
+__all__ = ["BadValue", "Inbox", "IngestReport", "ValueCheck"]
 
 logger = logging.getLogger(__name__)
 
 _SKIPPED_SUFFIXES: Final = (".partial", ".tmp")
 _HEADER_ROWS: Final = 1
+_PARQUET_MAGIC: Final = b"PAR1"
+
+
+@dataclass(frozen=True)
+class BadValue:
+    """The first value a kind refuses in a parsed frame: 0-based position, column, why."""
+
+    position: int
+    column: str
+    reason: str
+
+
+ValueCheck = Callable[[pd.DataFrame], BadValue | None]
+"""Checks a frame of text values (the file's new rows, in the kind's columns)."""
 
 
 @dataclass
@@ -55,7 +76,11 @@ class IngestReport:
 
 class Inbox:
     """``folder``'s files of one kind (columns ``columns``, unique by ``key``) into the
-    table ``kind`` of ``database``."""
+    table ``kind`` of ``database``.
+
+    ``optional`` columns may be missing from a file or empty in a row (stored as ``""``);
+    ``check`` refuses values of the wrong type or range before a file's rows are stored.
+    """
 
     def __init__(
         self,
@@ -65,14 +90,21 @@ class Inbox:
         kind: str,
         columns: Sequence[str],
         key: Sequence[str],
+        optional: Sequence[str] = (),
+        check: ValueCheck | None = None,
         settle_s: float = 2.0,
     ) -> None:
         if not kind.isidentifier():
             raise ValueError(f"kind must be an identifier, got {kind!r}")
+        unknown = [c for c in optional if c not in columns]
+        if unknown:
+            raise ValueError(f"optional columns {unknown} are not among the columns {columns}")
         self.folder = Path(folder)
         self.kind = kind
         self.columns = tuple(columns)
         self.key = tuple(key)
+        self.optional = tuple(optional)
+        self.check = check
         self.settle_s = settle_s
         self._db = sqlite3.connect(database)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -99,7 +131,7 @@ class Inbox:
         """One pass over the folder (see the module docstring)."""
         report = IngestReport()
         clock = time.monotonic() if now is None else now
-        for path in sorted(self.folder.glob("*.csv")):
+        for path in sorted([*self.folder.glob("*.csv"), *self.folder.glob("*.parquet")]):
             name = path.name
             if name.startswith(".") or name.endswith(_SKIPPED_SUFFIXES):
                 continue
@@ -127,6 +159,9 @@ class Inbox:
             "SELECT size, prefix_sha256, rows FROM inbox_files WHERE kind = ? AND name = ?",
             (self.kind, path.name),
         ).fetchone()
+        if path.suffix == ".parquet":
+            self._ingest_parquet(path, data, done, report)
+            return
         taken, rows_before = 0, 0
         if done is not None:
             old_size, old_hash, rows_before = done
@@ -147,6 +182,25 @@ class Inbox:
         report.ingested[path.name] = stored
         report.duplicates[path.name] = len(frame) - stored
 
+    def _ingest_parquet(
+        self, path: Path, data: bytes, done: tuple[int, str, int] | None, report: IngestReport
+    ) -> None:
+        """A Parquet file whole, once: its footer ends it, and it is never appended to."""
+        if done is not None:
+            if len(data) == done[0] and hashlib.sha256(data).hexdigest() == done[1]:
+                report.unchanged.append(path.name)
+                return
+            raise DataError(file=str(path), row=None, column=None,
+                            reason="changed since it was ingested (a Parquet file cannot be "
+                            "appended to): drop new readings as a new file")  # fmt: skip
+        if not (data.startswith(_PARQUET_MAGIC) and data.endswith(_PARQUET_MAGIC)):
+            report.waiting.append(path.name)  # no footer yet: still being written
+            return
+        frame = self._validated(path, _parquet_text(path, data), first_row=0)
+        stored = self._store(path.name, frame, size=len(data), data=data, rows=0)
+        report.ingested[path.name] = stored
+        report.duplicates[path.name] = len(frame) - stored
+
     def _parse(
         self, path: Path, data: bytes, *, start: int, end: int, first_row: int
     ) -> pd.DataFrame:
@@ -154,16 +208,26 @@ class Inbox:
         header = data[:header_end]
         body = data[max(start, header_end) : end]
         frame = pd.read_csv(io.BytesIO(header + body), dtype=str, keep_default_na=False)
-        missing = [c for c in self.columns if c not in frame.columns]
+        return self._validated(path, frame, first_row=first_row)
+
+    def _validated(self, path: Path, frame: pd.DataFrame, *, first_row: int) -> pd.DataFrame:
+        """The kind's columns of ``frame`` (text), every value checked."""
+        missing = [c for c in self.columns if c not in frame.columns and c not in self.optional]
         if missing:
             raise DataError(file=str(path), row=_HEADER_ROWS, column=None,
                             reason=f"missing columns {missing}")  # fmt: skip
-        frame = frame[list(self.columns)]
+        frame = frame.reindex(columns=list(self.columns), fill_value="")
         for column in self.columns:
+            if column in self.optional:
+                continue
             empty = frame[column].str.strip() == ""
             if empty.any():
                 row = first_row + int(empty.to_numpy().argmax()) + _HEADER_ROWS + 1
                 raise DataError(file=str(path), row=row, column=column, reason="empty value")
+        bad = None if self.check is None or frame.empty else self.check(frame)
+        if bad is not None:
+            raise DataError(file=str(path), row=first_row + bad.position + _HEADER_ROWS + 1,
+                            column=bad.column, reason=bad.reason)  # fmt: skip
         return frame
 
     def _store(self, name: str, frame: pd.DataFrame, *, size: int, data: bytes, rows: int) -> int:
@@ -183,3 +247,19 @@ class Inbox:
         logger.info("inbox %s: %s: %d new rows, %d already stored", self.kind, name, stored,
                     len(frame) - stored)  # fmt: skip
         return stored
+
+
+def _parquet_text(path: Path, data: bytes) -> pd.DataFrame:
+    """A Parquet file's columns as text (nulls empty), as :meth:`Inbox._validated` reads CSV."""
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+        columns = {}
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(column.type.value_type)
+            columns[name] = pc.cast(column, pa.string()).fill_null("")
+        text = pa.table(columns).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        reason = f"not a readable Parquet file of plain columns ({exc})"
+        raise DataError(file=str(path), row=None, column=None, reason=reason) from exc
+    return text.astype(str)

@@ -15,6 +15,7 @@ from models.flower_processes import flower_environment, run_foreground
 from models.layout import deployment_dir, node_keys_dir
 
 from .crossverify.cli import cross_verify_command
+from .edge.cli import ingest_command
 from .monitoring.cli import monitor_command
 from .node_credentials import NodeKeyError, issue_node_key, node_key
 from .supernode import DEFAULT_NODE_PORT, Supernode
@@ -26,6 +27,7 @@ node_cli = typer.Typer(
 )
 
 node_cli.command("cross-verify")(cross_verify_command)
+node_cli.command("ingest")(ingest_command)
 node_cli.command("monitor")(monitor_command)
 
 FederationArg = Annotated[Path, typer.Argument(help="Federation file (TOML).", exists=True)]

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from participants.inbox import Inbox
+from participants.inbox import BadValue, Inbox
 
 HEADER = "timestamp,kwh\n"
 
@@ -108,3 +111,59 @@ def test_a_rewritten_or_malformed_file_is_refused_by_name_and_the_others_still_g
 def test_a_kind_that_is_not_an_identifier_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="identifier"):
         Inbox(tmp_path, tmp_path / "db", kind="meter; drop", columns=("a",), key=("a",))
+
+
+def test_a_parquet_file_is_read_whole_once_its_footer_is_written(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    path = tmp_path / "inbox" / "day.parquet"
+    table = pa.table({"timestamp": ["2025-01-01T00:00", "2025-01-01T00:15"], "kwh": [1.5, None]})
+    pq.write_table(table, path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-8])  # the footer is not written yet
+
+    unfinished = inbox.ingest()
+    path.write_bytes(whole)
+    refused = inbox.ingest()
+    pq.write_table(table.slice(0, 1), path)  # corrected in place: it was never taken
+    corrected = inbox.ingest()
+    again = inbox.ingest()
+    pq.write_table(table.slice(0, 1).set_column(1, "kwh", pa.array([2.0])), path)
+    changed = inbox.ingest()
+
+    assert unfinished.waiting == ["day.parquet"] and unfinished.ingested == {}
+    assert refused.refused == {"day.parquet": f"{path}, row 3, column 'kwh': empty value"}
+    assert corrected.ingested == {"day.parquet": 1}
+    assert again.unchanged == ["day.parquet"]
+    assert "cannot be appended to" in changed.refused["day.parquet"]
+    assert inbox.rows()["kwh"].tolist() == ["1.5"]
+
+
+def test_optional_columns_may_be_absent_and_the_kind_check_names_the_bad_value(
+    tmp_path: Path,
+) -> None:
+    def numbers(frame: pd.DataFrame) -> BadValue | None:
+        bad = ~frame["kwh"].str.fullmatch(r"\d+(\.\d+)?")
+        return BadValue(int(bad.to_numpy().argmax()), "kwh", "not a number") if bad.any() else None
+
+    (tmp_path / "inbox").mkdir()
+    inbox = Inbox(
+        tmp_path / "inbox",
+        tmp_path / "node.db",
+        kind="meter",
+        columns=("timestamp", "kwh", "note"),
+        key=("timestamp",),
+        optional=("note",),
+        check=numbers,
+        settle_s=0,
+    )
+    (tmp_path / "inbox" / "a.csv").write_text(HEADER + _lines(0, 3))  # no "note" column
+    (tmp_path / "inbox" / "b.csv").write_text(HEADER + _lines(3, 2) + "2025-01-02T00:00,1e3\n")
+
+    report = inbox.ingest()
+
+    assert report.ingested == {"a.csv": 3}
+    bad = tmp_path / "inbox" / "b.csv"
+    assert report.refused == {"b.csv": f"{bad}, row 4, column 'kwh': not a number"}
+    assert inbox.rows()["note"].tolist() == ["", "", ""]
+    with pytest.raises(ValueError, match="optional columns"):
+        Inbox(tmp_path, tmp_path / "db", kind="k", columns=("a",), key=("a",), optional=("b",))
