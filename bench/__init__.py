@@ -32,6 +32,12 @@ one process and rewrites ``BENCHMARKS.md`` and ``bench/out/results.json``. Parts
   ``replay_ledger`` reproduces exactly (must be 100 %).
 - ``cross_verification``: the factory node's ERP/MES/energy checks on the steel plant's
   real readings with injected inconsistencies: detection rate and false alarms.
+- ``iot_real``: the IoT risk federation on real factory data (the steel plant's year in six
+  two-month factories, AI4I 2020 by machine type), ``dp+he`` and ``none``, vs the best
+  single node and pooled training.
+- ``monitoring``: post-loan change detection on the steel plant's real readings with
+  injected events (detection, delay, false alarms per factory-year), and reading-to-webhook
+  latency at 1,000 factories streaming 15-minute readings through the coordinator's API.
 
 ``--only PART`` runs some parts; ``--quick`` is a smoke run (few rounds, fewer runs).
 Neither rewrites ``BENCHMARKS.md`` unless ``--markdown`` says so.
@@ -54,6 +60,8 @@ PARTS = (
     "deployment",
     "decisions",
     "cross_verification",
+    "iot_real",
+    "monitoring",
 )
 
 __all__ = ["PARTS"]

@@ -131,6 +131,19 @@ def _summary(results: dict[str, Any]) -> list[list[str]]:
                 verdict(t["pass"]),
             ]
         )
+    iot = results.get("iot_real")
+    if iot is not None:
+        for fed in iot["federations"]:
+            for privacy, margin in fed["margins"].items():
+                rows.append(
+                    [
+                        f"iot_real: {fed['name']}, federated `{privacy}` beats best single node",
+                        f"AUC(federated) - AUC({fed['best_single']['name']} alone)",
+                        fmt(margin, signed=True),
+                        "> 0",
+                        verdict(fed["pass"][privacy]),
+                    ]
+                )
     return rows
 
 
@@ -172,6 +185,8 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         decisions,
         deployment,
         he_cost,
+        iot_real,
+        monitoring,
         psi_throughput,
         scale,
         serving,
@@ -242,6 +257,9 @@ def render(document: dict[str, Any], *, workers: int) -> str:
         ("decisions", "13. Lending decisions and their replay", decisions, decisions.markdown),
         ("cross_verification", "14. Cross-verification at the factory node",
          cross_verification, cross_verification.markdown),
+        ("iot_real", "15. IoT risk federation on real factory data", iot_real,
+         iot_real.markdown),
+        ("monitoring", "16. Post-loan monitoring and alerts", monitoring, monitoring.markdown),
     )  # fmt: skip
     for part, title, module, body in sections:
         if part not in results:

@@ -49,5 +49,7 @@ def test_quick_benchmark_runs_every_part(tmp_path: Path) -> None:
         "deployment",
         "decisions",
         "cross_verification",
+        "iot_real",
+        "monitoring",
     }
     assert (tmp_path / "BENCHMARKS.md").read_text().startswith("# fedrisk benchmarks")
