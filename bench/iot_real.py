@@ -6,16 +6,17 @@ federation (`fedrisk.simulate`, as `fedrisk train`) in `dp+he` and, as a referen
 classification task. Steel: the UCI "Steel Industry Energy Consumption" plant's 35,040
 real quarter-hour readings of 2018, split by month into six factories of two months each
 (Jan-Feb, ..., Nov-Dec); the test set is every day whose day of month is a multiple of five
-(5th, 10th, ..., 30th: 71 whole days of every month, so neighbouring quarter hours never sit
-on both sides), and each factory trains on the other days of its months. Label: the quarter
-hour is a `Maximum_Load` interval. Features: the meter's energy, lagging and leading
-reactive energy and lagging and leading power factors. Left out: `Load_Type` (the label),
-`CO2(tCO2)` (the energy times a fixed emission factor, rounded to 0.01 t: a coarse copy of
-the energy, no new information), and the calendar (`NSM`, `WeekStatus`, `Day_of_week`,
-`date`), because the plant's load type is a tariff timetable set by time of day, weekday
-and season, so with the calendar the task is a lookup of that timetable rather than reading
-the load from the meter; the energy alone does not give the label away (peak and medium
-intervals overlap widely). AI4I 2020 predictive maintenance (10,000 rows, synthetic,
+(5th, 10th, ..., 30th: five or six whole days of every month, 71 in all, so neighbouring
+quarter hours never sit on both sides), and each factory trains on the other days of its
+months. Label: the quarter hour is a `Maximum_Load` interval. Features: the meter's energy,
+lagging and leading reactive energy and lagging and leading power factors. Left out:
+`Load_Type` (the label), `CO2(tCO2)` (the energy times an emission factor in steps of
+0.01 t: a coarse copy of the energy, no new information), and the calendar (`NSM`,
+`WeekStatus`, `Day_of_week`, `date`), because the plant's load type follows a timetable by
+time of day, weekday and season (peak hours differ between summer and winter months), so
+with the calendar the task becomes a lookup of that timetable rather than reading the load
+from the meter; the energy alone does not give the label away (the energy of peak and of
+medium intervals overlaps widely). AI4I 2020 predictive maintenance (10,000 rows, synthetic,
 modelled on real machines): three nodes by machine type L / M / H (60 / 30 / 10 % of the
 rows); label `Machine failure`; features air and process temperature, rotational speed,
 torque and tool wear. Left out: the failure-mode flags `TWF`, `HDF`, `PWF`, `OSF`, `RNF`
