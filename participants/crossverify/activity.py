@@ -19,6 +19,7 @@ from models.errors import DataError
 __all__ = [
     "INVOICE_COLUMNS",
     "FactoryActivity",
+    "first_bad_row",
     "load_activity",
     "parse_numbers",
     "parse_times",
@@ -97,14 +98,15 @@ def read_columns(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return frame
 
 
-def _first_bad(mask: pd.Series) -> int:
+def first_bad_row(mask: pd.Series) -> int:
+    """The file row (header = row 1) of the first true value of ``mask``."""
     return int(np.flatnonzero(mask.to_numpy())[0]) + _HEADER_ROWS + 1
 
 
 def parse_times(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     values = pd.to_datetime(frame[column], errors="coerce", format="ISO8601")
     if values.isna().any():
-        row = _first_bad(values.isna())
+        row = first_bad_row(values.isna())
         value = frame[column].iloc[row - 2]
         raise DataError(
             file=str(path), row=row, column=column, reason=f"{value!r} is not a date or time"
@@ -116,7 +118,7 @@ def parse_numbers(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0.0))
     if bad.any():
-        row = _first_bad(bad)
+        row = first_bad_row(bad)
         value = frame[column].iloc[row - 2]
         raise DataError(
             file=str(path), row=row, column=column, reason=f"{value!r} is not a number >= 0"

@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import DataError
-from participants.crossverify.activity import parse_numbers, parse_times, read_columns
+from participants.crossverify.activity import (
+    first_bad_row,
+    parse_numbers,
+    parse_times,
+    read_columns,
+)
 
 from .monitor import Reading
 
@@ -26,7 +31,7 @@ def read_readings(path: Path) -> list[Reading]:
         values = parse_numbers(frame, "running", path)
         bad = ~values.isin([0, 1])
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            row = first_bad_row(bad)
             raise DataError(file=str(path), row=row, column="running", reason="must be 0 or 1")
         running = values.to_numpy(dtype=bool)
     failures = (
@@ -36,7 +41,7 @@ def read_readings(path: Path) -> list[Reading]:
     )
     duplicated = times.duplicated()
     if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0]) + 2
+        row = first_bad_row(duplicated)
         raise DataError(file=str(path), row=row, column="timestamp", reason="appears twice")
     order = np.argsort(times.to_numpy(), kind="stable")
     stamps = (

@@ -15,14 +15,13 @@ import inspect
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Final
 
 from river import drift
 from river.drift import binary
 
-from models.errors import ConfigFileError
+from models.errors import ConfigFileError, did_you_mean
 
 __all__ = ["BINARY", "DEFAULT_WATCHES", "DETECTORS", "INDICATORS", "Watch", "load_watches"]
 
@@ -148,6 +147,5 @@ def _watch(file: str, indicator: str, table: dict[str, Any], default: Watch) -> 
 
 
 def _unknown(what: str, value: str, known: Any) -> str:
-    close = get_close_matches(value, list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(value, known)
     return f"unknown {what} {value!r}{hint}; known: {', '.join(sorted(known))}"
