@@ -3,7 +3,8 @@
 :meth:`AlertDesk.receive` takes one event (what changed, since when, by how much) from the
 node that raised it, and:
 
-1. finds the open loan on the factory's firm (none: :class:`NoLoanError`, no alert);
+1. finds the open loan on the event's firm at that factory (none: :class:`NoLoanError`,
+   no alert);
 2. checks the firm's consent to the lender (``credit_scoring`` of the IoT model's data
    categories): without it the event is refused (:class:`RefusedError`), the refusal is
    evidenced in the ledger, and nothing of the event is kept or sent;
@@ -181,9 +182,13 @@ class AlertDesk:
             return known
         factory = str(event["factory"])
         detected = _day(event["detected_at"])
-        loan = self.loans.open_loan(factory, detected)
+        subject_id = str(event["subject_id"])
+        loan = self.loans.open_loan(factory, subject_id, detected)
         if loan is None:
-            raise NoLoanError(f"no open loan on factory {factory!r} on {detected}: no alert")
+            raise NoLoanError(
+                f"no open loan on firm {subject_id!r} at factory {factory!r} on {detected}: "
+                "no alert"
+            )
         decision = self.consent.decide(
             loan.subject_id,
             purpose=_PURPOSE,

@@ -1,4 +1,5 @@
-"""The loan book monitoring reads: which factory's firm has a loan, from which lender.
+"""The loan book monitoring reads: which firm, at which factory node, has a loan, from which
+lender.
 
 One row per loan in the coordinator's monitoring database (SQLite, beside the serving
 state), imported from the lender's CSV ``loan_id,subject_id,factory,institution,opened_on``
@@ -48,7 +49,10 @@ class LoanBook:
                 "CREATE TABLE IF NOT EXISTS loans (loan_id TEXT PRIMARY KEY, subject_id TEXT, "
                 "factory TEXT, institution TEXT, opened_on TEXT, closed_on TEXT)"
             )
-            self._db.execute("CREATE INDEX IF NOT EXISTS loans_factory ON loans (factory)")
+            self._db.execute("DROP INDEX IF EXISTS loans_factory")
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS loans_factory_subject ON loans (factory, subject_id)"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -77,10 +81,13 @@ class LoanBook:
         self.put(loans)
         return len(loans)
 
-    def open_loan(self, factory: str, on: date) -> Loan | None:
-        """The open loan on ``factory``'s firm on ``on`` (the latest opened, if several)."""
+    def open_loan(self, factory: str, subject_id: str, on: date) -> Loan | None:
+        """The open loan on ``on`` of the firm ``subject_id`` whose readings ``factory``'s
+        node holds (the latest opened, if several). A node may hold several firms' plants
+        (an industrial park's platform): the loan must name both."""
         rows = self._db.execute(
-            "SELECT * FROM loans WHERE factory = ? ORDER BY opened_on DESC", (factory,)
+            "SELECT * FROM loans WHERE factory = ? AND subject_id = ? ORDER BY opened_on DESC",
+            (factory, subject_id),
         ).fetchall()
         for row in rows:
             loan = _loan(row)

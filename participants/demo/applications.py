@@ -30,12 +30,16 @@ def write_iot_applications(
     period_column: str | None = None,
 ) -> Path:
     """One application per firm of ``evaluation_file`` (its features, never its label): with
-    ``firm_column`` and ``period_column``, from each firm's latest period's indicators."""
+    ``firm_column`` and ``period_column``, from each firm's latest period's indicators, under
+    the firm's id (the application's id column then holds the firm, not the period's row)."""
     frame = pd.read_csv(evaluation_file, dtype={id_column: str})
     if firm_column is not None and period_column is not None:
         latest = frame.groupby(firm_column)[period_column].transform("max")
         frame = frame[frame[period_column] == latest].drop_duplicates(firm_column)
         frame = frame.reset_index(drop=True)
+        # The applicant is the firm, not its latest month: consent, decisions and loans
+        # name it by its credit code.
+        frame[id_column] = frame[firm_column].astype(str)
     if label_column is not None:
         frame = frame.drop(columns=[label_column], errors="ignore")
     rng = np.random.default_rng([seed, 14])

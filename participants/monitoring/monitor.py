@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import pickle
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -90,6 +90,7 @@ class FactoryMonitor:
 
     ``idle_kwh``: a reading without a running state counts as running above this energy;
     without it (and without states) running hours and failure rates are not watched.
+    ``score``: adds the firm's score before and after to each event (:mod:`.scoring`).
     """
 
     def __init__(
@@ -100,8 +101,10 @@ class FactoryMonitor:
         watches: Mapping[str, Watch] = DEFAULT_WATCHES,
         idle_kwh: float | None = None,
         state: Path | None = None,
+        score: Callable[[ChangeEvent], ChangeEvent] | None = None,
     ) -> None:
         self.factory = factory
+        self._score = score
         self.subject_id = subject_id
         self.watches = dict(watches)
         self.idle_kwh = idle_kwh
@@ -235,18 +238,17 @@ class FactoryMonitor:
             state.suppressed += 1
             return []
         state.last_event[watch.indicator] = at.date()
-        return [
-            ChangeEvent.build(
-                factory=self.factory,
-                subject_id=self.subject_id,
-                indicator=watch.indicator,
-                detector=watch.detector,
-                detected_at=at,
-                since=days[start].day,
-                before=mean_before,
-                after=mean_after,
-            )
-        ]
+        event = ChangeEvent.build(
+            factory=self.factory,
+            subject_id=self.subject_id,
+            indicator=watch.indicator,
+            detector=watch.detector,
+            detected_at=at,
+            since=days[start].day,
+            before=mean_before,
+            after=mean_after,
+        )
+        return [event if self._score is None else self._score(event)]
 
     # --- state ---------------------------------------------------------------------------
 

@@ -235,6 +235,9 @@ def test_events_without_a_loan_or_for_another_factory_are_refused(world: dict[st
     late = _event(detected_at="2024-06-01T00:00:00", event_id="ffff0000ffff0000")
     answer = world["client"].post("/v1/monitoring/events", json=late, headers=node)
     assert answer.status_code == 404 and answer.json()["detail"]["reason"] == "no_loan"
+    stranger = _event(subject_id="91110000000000000X", event_id="eeee0000eeee0000")
+    answer = world["client"].post("/v1/monitoring/events", json=stranger, headers=node)
+    assert answer.status_code == 404  # another firm at the same node has no loan
     other = _token(world, "factory-002", "other-node")
     answer = world["client"].post("/v1/monitoring/events", json=_event(), headers=other)
     assert answer.status_code == 403 and answer.json()["detail"]["reason"] == "not_your_factory"
@@ -268,9 +271,10 @@ def test_a_bad_loans_file_names_row_and_column(tmp_path: Path) -> None:
 def test_a_closed_loan_gets_no_alert(tmp_path: Path) -> None:
     book = LoanBook(tmp_path / "m.sqlite")
     book.put([Loan("L-1", "S", "F", "B", date(2025, 1, 1), date(2025, 3, 1))])
-    assert book.open_loan("F", date(2025, 2, 1)) is not None
-    assert book.open_loan("F", date(2025, 3, 2)) is None
-    assert book.open_loan("G", date(2025, 2, 1)) is None
+    assert book.open_loan("F", "S", date(2025, 2, 1)) is not None
+    assert book.open_loan("F", "S", date(2025, 3, 2)) is None
+    assert book.open_loan("G", "S", date(2025, 2, 1)) is None
+    assert book.open_loan("F", "T", date(2025, 2, 1)) is None  # another firm at the node
 
 
 def test_the_loan_book_command_imports_all_or_nothing(tmp_path: Path) -> None:

@@ -56,3 +56,33 @@ def test_the_same_seed_gives_the_same_applications_and_another_seed_others(
 
     assert write("a.csv", 7) == write("b.csv", 7)
     assert write("a.csv", 7) != write("c.csv", 8)
+
+
+def test_a_firm_with_monthly_rows_applies_once_under_its_own_id_with_its_latest_month(
+    tmp_path: Path,
+) -> None:
+    # Arrange: three firms, each with rows for three months (ids "<firm>-<month>").
+    firms = [f"9133{k:014d}" for k in range(3)]
+    months = ["2025-03", "2025-04", "2025-05"]
+    rows = [(f, m, k + 10 * j) for j, f in enumerate(firms) for k, m in enumerate(months)]
+    frame = pd.DataFrame(rows, columns=["firm_id", "month", "utilisation"])
+    frame.insert(0, "row_id", frame["firm_id"] + "-" + frame["month"])
+    frame["label"] = 0
+    frame.to_csv(tmp_path / "eval.csv", index=False)
+
+    # Act
+    path = write_iot_applications(
+        tmp_path / "eval.csv",
+        tmp_path / "apps.csv",
+        id_column="row_id",
+        label_column="label",
+        seed=7,
+        firm_column="firm_id",
+        period_column="month",
+    )
+
+    # Assert
+    apps = pd.read_csv(path, dtype={"row_id": str, "firm_id": str})
+    assert apps["row_id"].tolist() == firms  # the applicant is the firm
+    assert (apps["month"] == "2025-05").all()
+    assert apps["utilisation"].tolist() == [2, 12, 22]  # each firm's latest month's figures
