@@ -13,7 +13,8 @@ are its own; no fleet-wide constant is assumed):
   different ids;
 - ``declared_output_anomaly`` (the model): a Huber regression of daily MES units on daily
   energy, fitted on the node's history; days whose residual lies beyond ``model_z`` robust
-  standard deviations.
+  standard deviations, and whose output beyond what the energy explains is at least
+  ``declared_share`` of a median working day's (a part day's small batch is no finding).
 
 A :class:`Flag` carries the figures that triggered it and a sentence for a credit officer.
 Flags hold aggregates only (totals, ratios, counts, dates), never a reading or an invoice.
@@ -28,6 +29,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import HuberRegressor
+from sklearn.preprocessing import SplineTransformer
 
 from .activity import FactoryActivity
 
@@ -227,23 +229,28 @@ def _model(daily: pd.DataFrame, s: CheckSettings) -> list[Flag]:
     that grows with the output, which a log scale makes even."""
     if len(daily) < 30:
         return []
-    energy = np.log1p(daily["energy_kwh"].to_numpy())
-    x = np.column_stack([energy, energy**2])  # energy alone: the calendar is no alibi
-    centre_x, scale_x = x.mean(axis=0), x.std(axis=0) + 1e-9
+    energy = np.log1p(daily["energy_kwh"].to_numpy()).reshape(-1, 1)
+    # A cubic spline of energy alone (the calendar is no alibi): idle days anchor its low
+    # end, and part days (one shift of two) find their own level between idle and full.
+    x = SplineTransformer(n_knots=5, degree=3, knots="quantile").fit_transform(energy)
     y = np.log1p(daily["mes_units"].to_numpy())
-    model = HuberRegressor(max_iter=1000).fit((x - centre_x) / scale_x, y)
-    fitted = model.predict((x - centre_x) / scale_x)
+    model = HuberRegressor(max_iter=1000).fit(x, y)
+    fitted = model.predict(x)
     residual = y - fitted
     centre = float(np.median(residual))
     spread = _MAD_SIGMA * float(np.median(np.abs(residual - centre)))
     if spread <= 0:
         return []
     z = (residual - centre) / spread
+    working = daily["mes_units"][daily["mes_units"] > 0]
+    material = s.declared_share * float(working.median()) if len(working) else 0.0
     flags = []
     for first, last in _runs(pd.Series(z > s.model_z, index=daily.index)):
         where = daily.index.get_indexer(daily.loc[first:last].index)
         units = float(daily["mes_units"].iloc[where].sum())
         expected = float(np.expm1(fitted[where]).clip(min=0).sum())
+        if units - expected < material:  # too little to matter: a part day, a small batch
+            continue
         flags.append(
             Flag(
                 rule="declared_output_anomaly",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .events import ChangeEvent
 from .monitor import FactoryMonitor, Reading
+from .node_readings import readings_from_node
 from .watches import DEFAULT_WATCHES, DETECTORS, INDICATORS, Watch, load_watches
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "Reading",
     "Watch",
     "load_watches",
+    "readings_from_node",
 ]

@@ -10,8 +10,10 @@ import typer
 from rich.console import Console
 
 from models.errors import ModelsError
+from participants.edge import RAW_DATABASE, EdgeError, EdgeSettings
 
 from .monitor import FactoryMonitor
+from .node_readings import DEFAULT_TIMEZONE, raw_database, readings_from_node
 from .readings import read_readings
 from .reporting import CoordinatorLink
 from .watches import load_watches
@@ -20,11 +22,22 @@ __all__ = ["monitor_command"]
 
 
 def monitor_command(
-    readings: Annotated[
-        Path, typer.Option(help="Readings CSV: timestamp,kwh[,running][,failures].")
-    ],
     factory: Annotated[str, typer.Option(help="This factory's id (as in the lender's loans).")],
-    subject: Annotated[str, typer.Option(help="The factory's firm (its credit code).")],
+    subject: Annotated[
+        str, typer.Option(help="The factory's firm (its credit code; with --node, its firm_id).")
+    ],
+    readings: Annotated[
+        Path | None,
+        typer.Option(help="Readings CSV: timestamp,kwh[,running][,failures] (or --node)."),
+    ] = None,
+    node: Annotated[
+        Path | None,
+        typer.Option(help="Node folder of `fedrisk node ingest`: read its raw.db (or --readings)."),
+    ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option(help="With --node: the zone the node ingested with (IANA name)."),
+    ] = DEFAULT_TIMEZONE,
     state: Annotated[
         Path, typer.Option(help="The monitor's state (SQLite, kept between runs).")
     ] = Path("monitor.sqlite"),
@@ -47,10 +60,23 @@ def monitor_command(
     ] = None,
 ) -> None:
     """Feed new readings to the monitor (readings it already saw are skipped), print the
-    changes it detected, and send the pending ones to the coordinator or write them."""
+    changes it detected, and send the pending ones to the coordinator or write them.
+
+    Readings come from a CSV (--readings) or from the node's raw store (--node, after
+    `fedrisk node ingest`): one reading per 15-minute slot of the firm --subject, only
+    the slots after the last one the monitor saw."""
     console = Console(stderr=True, soft_wrap=True)
+    if (readings is None) == (node is None):
+        given = "both" if readings is not None else "neither"
+        console.print(
+            f"[bold red]error[/]: give exactly one of --readings CSV or --node DIR ({given} given)"
+        )
+        raise typer.Exit(code=1)
     try:
-        rows = read_readings(readings)
+        rows = read_readings(readings) if readings is not None else []
+        if node is not None:  # checked before the monitor's state is created
+            EdgeSettings(timezone=timezone)
+            raw_database(node)
         monitor = FactoryMonitor(
             factory=factory,
             subject_id=subject,
@@ -58,9 +84,23 @@ def monitor_command(
             idle_kwh=idle_kwh,
             state=state,
         )
-    except ModelsError as exc:
+    except (ModelsError, EdgeError) as exc:
         console.print(f"[bold red]error[/]: {exc}")
         raise typer.Exit(code=1) from None
+    if node is not None:
+        try:
+            rows = readings_from_node(
+                node, firm=subject, after=monitor.last_reading_at, tz=timezone
+            )
+        except (ModelsError, EdgeError) as exc:
+            monitor.close()
+            console.print(f"[bold red]error[/]: {exc}")
+            raise typer.Exit(code=1) from None
+        since = monitor.last_reading_at
+        console.print(
+            f"{node / RAW_DATABASE}: {len(rows):,} new slot(s) of {subject}"
+            + (f" after {since:%Y-%m-%d %H:%M}" if since is not None else "")
+        )
     events = monitor.add(rows)
     console.print(
         f"{len(rows):,} readings ({monitor.skipped:,} already seen), {len(monitor.days())} days, "

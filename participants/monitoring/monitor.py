@@ -116,6 +116,12 @@ class FactoryMonitor:
     # --- reading -------------------------------------------------------------------------
 
     @property
+    def last_reading_at(self) -> datetime | None:
+        """When the last reading taken began (``None`` before the first): a source need
+        only deliver readings after it."""
+        return self._state.last_at
+
+    @property
     def skipped(self) -> int:
         """Readings at or before the last one seen (duplicates, late arrivals)."""
         return self._state.skipped

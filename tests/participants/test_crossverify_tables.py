@@ -34,8 +34,9 @@ IDLE_KWH = 12.0  # per meter-hour pair, both meters together
 
 
 def _firm_frames(firm: str, seed: int) -> dict[str, pd.DataFrame]:
-    """An honest firm: two meters (hourly), two lines, one shipped order per working day,
-    and now and then an order cancelled before it shipped (so never invoiced)."""
+    """An honest firm: two meters (hourly), two lines, one order per working day shipped two
+    days after it was made, and now and then part of a day's output an order cancelled
+    after it was made (never shipped)."""
     rng = np.random.default_rng(seed)
     stamps = pd.date_range("2025-01-01", periods=DAYS * 24, freq="h", tz=TZ)
     working = (stamps.dayofweek < 5) & (stamps.hour >= 7) & (stamps.hour < 19)
@@ -64,10 +65,12 @@ def _firm_frames(firm: str, seed: int) -> dict[str, pd.DataFrame]:
     )
     rows = []
     for k, (day, made) in enumerate(units[units > 0].items()):
-        amount = round(made * 48.3, 2)
-        rows.append((f"SO{k:05d}", str(k % 7), made, amount, day, day))
-        if k % 10 == 0:  # cancelled: produced, never shipped
-            rows.append((f"SO{k:05d}C", "9", 50, 2415.0, day, None))
+        cancelled = 50 if k % 10 == 0 and made > 100 else 0  # made, then never shipped
+        sold = made - cancelled
+        shipped = (pd.Timestamp(day) + pd.Timedelta(days=2)).date()
+        rows.append((f"SO{k:05d}", str(k % 7), sold, round(sold * 48.3, 2), day, shipped))
+        if cancelled:
+            rows.append((f"SO{k:05d}C", "9", cancelled, cancelled * 48.3, day, None))
     orders = pd.DataFrame(
         rows, columns=["order_id", "customer_no", "quantity", "amount_cny", "day", "shipped"]
     )
@@ -158,7 +161,7 @@ def test_the_mapping_reproduces_the_firms_sums() -> None:
     local = pd.DatetimeIndex(meters["ts"]).tz_convert(TZ).tz_localize(None)
     kwh_per_reading = meters.groupby(local)["kwh"].sum()
     units_per_day = lines.groupby(pd.to_datetime(lines["day"]))["units_produced"].sum()
-    shipped = orders[orders["shipped_on"].notna()]
+    made = orders[orders["produced_on"].notna()]  # the cancelled were made too
 
     # Act
     activity = activity_from_tables(_park(), firm="F-002", tz=TZ)
@@ -170,12 +173,12 @@ def test_the_mapping_reproduces_the_firms_sums() -> None:
     np.testing.assert_array_equal(activity.production.to_numpy(), units_per_day.to_numpy())
     invoices = activity.invoices
     assert list(invoices.columns) == ["invoice_id", "date", "customer", "quantity", "amount"]
-    assert sorted(invoices["invoice_id"]) == sorted(shipped["order_id"])
-    assert invoices["quantity"].sum() == shipped["quantity"].sum()
-    assert invoices["amount"].sum() == pytest.approx(shipped["amount_cny"].sum())
+    assert sorted(invoices["invoice_id"]) == sorted(made["order_id"])
+    assert invoices["quantity"].sum() == made["quantity"].sum() == units_per_day.sum()
+    assert invoices["amount"].sum() == pytest.approx(made["amount_cny"].sum())
     by_id = invoices.set_index("invoice_id")
-    first = shipped.iloc[0]
-    assert by_id.loc[first["order_id"], "date"] == pd.Timestamp(first["shipped_on"])
+    first = made.iloc[0]
+    assert by_id.loc[first["order_id"], "date"] == pd.Timestamp(first["produced_on"])
     assert by_id.loc[first["order_id"], "customer"] == first["customer_no"]
 
 
@@ -201,7 +204,7 @@ def test_a_clean_firm_raises_no_flag() -> None:
 
 
 def test_a_duplicated_invoice_is_flagged_and_the_other_firms_are_not() -> None:
-    # Arrange: F-001 books one shipped order a second time under a new number.
+    # Arrange: F-001 books one order a second time under a new number.
     frames = dict(_park_frames())
     orders = frames["erp_orders"]
     shipped = orders[(orders["firm_id"] == "F-001") & orders["shipped_on"].notna()]
@@ -214,7 +217,7 @@ def test_a_duplicated_invoice_is_flagged_and_the_other_firms_are_not() -> None:
 
     # Assert
     (duplicate,) = [f for f in flags if f.rule == "duplicate_invoices"]
-    day = pd.Timestamp(again["shipped_on"].iloc[0]).strftime("%Y-%m-%d")
+    day = pd.Timestamp(again["produced_on"].iloc[0]).strftime("%Y-%m-%d")
     assert (duplicate.start, duplicate.figures["invoices"]) == (day, 2.0)
     assert cross_verify(activity_from_tables(tables, firm="F-002", tz=TZ)) == []
 
@@ -275,8 +278,8 @@ def test_a_missing_kind_or_column_is_named() -> None:
     without_mes = {k: t for k, t in tables.items() if k != "mes_daily"}
     with pytest.raises(DataError, match=r"mes_daily: no mes_daily table"):
         activity_from_tables(without_mes, firm="F-001", tz=TZ)
-    unshipped = {**tables, "erp_orders": tables["erp_orders"].drop_columns(["shipped_on"])}
-    with pytest.raises(DataError, match=r"erp_orders: missing columns \['shipped_on'\]"):
+    unshipped = {**tables, "erp_orders": tables["erp_orders"].drop_columns(["produced_on"])}
+    with pytest.raises(DataError, match=r"erp_orders: missing columns \['produced_on'\]"):
         activity_from_tables(unshipped, firm="F-001", tz=TZ)
 
 
