@@ -19,9 +19,9 @@ the ERP's sales orders (``erp_orders``). The cross-verification reads one firm o
   ``invoice_id`` is the ``order_id``, ``customer`` the ``customer_no`` (as text),
   ``quantity`` and ``amount`` (``amount_cny``) the order's.
 
-Order versions (an order exported again once shipped, once paid) are folded as the raw
-store folds them: each date the latest any version recorded, the other fields from the
-version with most dates filled (the later row on a tie).
+Order versions (an order exported again once shipped, once paid) are folded by the raw
+store's own :func:`~participants.edge.store.fold_versions`: each date the latest any
+version recorded, the other fields from the version with most dates filled.
 
 :func:`activity_from_node` reads ``NODE/raw.db`` read-only, one firm's rows; nothing is
 written, so it can run beside an ingest.
@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 from models.errors import DataError, did_you_mean
 from participants.edge.kinds import raw_kind
 from participants.edge.pipeline import RAW_DATABASE
+from participants.edge.store import fold_versions
 from participants.edge.values import typed_table
 
 from .activity import INVOICE_COLUMNS, FactoryActivity
@@ -205,20 +206,8 @@ def _production(table: pa.Table) -> pd.Series:
     return units.groupby(level=0).sum().sort_index().rename(None).rename_axis(None)
 
 
-def _one_per_order(orders: pd.DataFrame) -> pd.DataFrame:
-    """Order versions folded: dates the latest recorded, the rest from the fullest version."""
-    if not orders["order_id"].duplicated().any():
-        return orders
-    dates = [c for c in _ORDER_DATES if c in orders.columns]
-    ranked = orders.assign(_filled=orders[dates].notna().sum(axis=1), _order=range(len(orders)))
-    fullest = ranked.sort_values(["order_id", "_filled", "_order"]).groupby("order_id").last()
-    latest = orders.groupby("order_id")[dates].max()
-    folded = fullest.drop(columns=[*dates, "_filled", "_order"]).join(latest)
-    return folded.reset_index()
-
-
 def _invoices(table: pa.Table) -> pd.DataFrame:
-    orders = _one_per_order(table.to_pandas(date_as_object=False))
+    orders = fold_versions(raw_kind(_ORDERS), table).to_pandas(date_as_object=False)
     made = orders[orders["produced_on"].notna()].sort_values(["produced_on", "order_id"])
     invoices = pd.DataFrame(
         {

@@ -23,7 +23,7 @@ from ..inbox import Inbox, IngestReport
 from .kinds import RAW_KINDS, RawKind
 from .values import typed_table, value_check
 
-__all__ = ["RawStore", "StoreReport", "StoredTables", "open_store"]
+__all__ = ["RawStore", "StoreReport", "StoredTables", "fold_versions", "open_store"]
 
 
 @dataclass
@@ -101,7 +101,7 @@ class RawStore:
             text = self._inboxes[kind.name].rows()
             rows[kind.name] = len(text)
             table = typed_table(kind, text, tz=self.tz)
-            tables[kind.name] = _fold_versions(kind, table) if kind.versions else _once(kind, table)
+            tables[kind.name] = fold_versions(kind, table) if kind.versions else _once(kind, table)
         return StoredTables(tables=tables, rows=rows)
 
     def _misplaced(self) -> dict[str, str]:
@@ -127,11 +127,15 @@ def _once(kind: RawKind, table: pa.Table) -> pa.Table:
     return table.filter(pa.array(~repeated)) if repeated.any() else table
 
 
-def _fold_versions(kind: RawKind, table: pa.Table) -> pa.Table:
+def fold_versions(kind: RawKind, table: pa.Table) -> pa.Table:
     """One row per document: each date the latest any version recorded (a milestone, once
     reached, stays reached), the other fields from the version with most milestones."""
     keys = list(kind.versions)
-    dates = [c.name for c in kind.columns if c.type == "date" and c.optional]
+    dates = [
+        c.name
+        for c in kind.columns
+        if c.type == "date" and c.optional and c.name in table.column_names
+    ]
     others = [name for name in table.column_names if name not in keys and name not in dates]
     filled = pa.array([0] * table.num_rows, pa.int64())
     for name in dates:
