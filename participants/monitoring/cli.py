@@ -10,12 +10,13 @@ import typer
 from rich.console import Console
 
 from models.errors import ModelsError
-from participants.edge import RAW_DATABASE, EdgeError, EdgeSettings
+from participants.edge import MONTHLY_FILE, RAW_DATABASE, EdgeError, EdgeSettings
 
 from .monitor import FactoryMonitor
 from .node_readings import DEFAULT_TIMEZONE, raw_database, readings_from_node
 from .readings import read_readings
 from .reporting import CoordinatorLink
+from .scoring import ChangeScorer
 from .watches import load_watches
 
 __all__ = ["monitor_command"]
@@ -48,6 +49,22 @@ def monitor_command(
         float | None,
         typer.Option(help="Running above this kWh per reading (without a running column)."),
     ] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(help="Model registry: add the firm's score before and after each change."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="With --registry: the horizontal IoT model that scores.")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="With --registry: the model version (default: latest).")
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"With --registry: the firm's monthly indicators (default NODE/{MONTHLY_FILE})."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write the pending events as JSON (what may leave).")
     ] = None,
@@ -77,12 +94,14 @@ def monitor_command(
         if node is not None:  # checked before the monitor's state is created
             EdgeSettings(timezone=timezone)
             raw_database(node)
+        scorer = _scorer(registry, model=model, version=version, features=features, node=node)
         monitor = FactoryMonitor(
             factory=factory,
             subject_id=subject,
             watches=load_watches(watches),
             idle_kwh=idle_kwh,
             state=state,
+            score=None if scorer is None else scorer.score,
         )
     except (ModelsError, EdgeError) as exc:
         console.print(f"[bold red]error[/]: {exc}")
@@ -131,3 +150,33 @@ def monitor_command(
             f"{sent.refused or ''}, {sent.pending} still pending"
         )
     monitor.close()
+
+
+def _scorer(
+    registry: Path | None,
+    *,
+    model: str | None,
+    version: str | None,
+    features: Path | None,
+    node: Path | None,
+) -> ChangeScorer | None:
+    """The scorer the options ask for, or None without --registry."""
+    if registry is None:
+        if model is not None or version is not None or features is not None:
+            raise ModelsError("--model, --version and --features need --registry (the models)")
+        return None
+    if model is None:
+        raise ModelsError("--registry needs --model: the horizontal IoT model that scores")
+    if features is None:
+        if node is None:
+            raise ModelsError(
+                "--registry with --readings needs --features: the firm's monthly indicators "
+                f"({MONTHLY_FILE} of `fedrisk node ingest`)"
+            )
+        features = node / MONTHLY_FILE
+    if not features.is_file():
+        raise ModelsError(
+            f"{features}: no monthly indicators; run `fedrisk node ingest` first "
+            "or name the file with --features"
+        )
+    return ChangeScorer(registry=registry, model=model, features=features, version=version)

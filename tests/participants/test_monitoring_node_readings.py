@@ -378,3 +378,129 @@ def test_the_command_names_an_unknown_firm(
     assert code == 1
     assert "no electricity_15min readings of firm 'plant-sout'" in output
     assert "did you mean 'plant-south'?" in output
+
+
+# --- the command's scores -----------------------------------------------------------------
+
+
+def _register_iot(root: Path) -> Path:
+    """A logistic model over the node's monthly indicators: risk falls as energy rises."""
+    import torch
+
+    from models.nets import build_network
+    from models.registry import ModelRegistry
+    from models.schema import FeatureSpec, TabularSchema
+    from participants.demo import INDICATOR_COLUMNS
+
+    schema = TabularSchema(
+        id="row_id",
+        label="label",
+        features=tuple(FeatureSpec(name=c, type="float") for c in INDICATOR_COLUMNS),
+    )
+    net = build_network("logistic", n_features=len(INDICATOR_COLUMNS), seed=0)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.mul_(0.1)
+    ModelRegistry(root).register(
+        model=net, name="demo-iot", spec_name="iot_risk", schema=schema,
+        n_features=len(INDICATOR_COLUMNS), mode="horizontal", participants={"F1": 1},
+        rounds=1, strategy="FedAvg", privacy_mode="none",
+    )  # fmt: skip
+    return root
+
+
+def _torch_probability(registry: Path, monthly: pd.DataFrame, month: str) -> float:
+    import torch
+
+    from models.registry import ModelRegistry
+    from participants.demo import INDICATOR_COLUMNS
+
+    net = ModelRegistry(registry).latest("demo-iot").load_network()
+    row = monthly[(monthly["firm_id"] == NORTH) & (monthly["month"] == month)]
+    x = torch.tensor(row[list(INDICATOR_COLUMNS)].to_numpy(dtype=np.float32))
+    with torch.no_grad():
+        return float(torch.sigmoid(net(x)).reshape(-1)[0])
+
+
+def test_the_command_scores_each_change_over_the_nodes_monthly_indicators(
+    tmp_path: Path,
+) -> None:
+    # Arrange
+    _plant_inbox(tmp_path / "inbox")
+    machines = pd.DataFrame(
+        {"firm_id": NORTH, "machine_id": ["press-1", "press-2"], "line_id": "L1", "rated_kw": 40}
+    )
+    _write(tmp_path / "inbox", "machines", "all.csv", machines)
+    _ingest(tmp_path / "inbox", tmp_path / "node")
+    registry = _register_iot(tmp_path / "registry")
+    monthly = pd.read_csv(tmp_path / "node" / "indicators_monthly.csv", dtype={"month": str})
+
+    # Act
+    code, output = _monitor(
+        "--factory", "F1", "--subject", NORTH, "--node", tmp_path / "node",
+        "--state", tmp_path / "m.db", "--registry", registry, "--model", "demo-iot",
+        "--output", tmp_path / "events.json",
+    )  # fmt: skip
+
+    # Assert
+    assert code == 0, output
+    energy = next(e for e in json.loads((tmp_path / "events.json").read_text())
+                  if e["indicator"] == "energy")  # fmt: skip
+    months = sorted(monthly.loc[monthly["firm_id"] == NORTH, "month"])
+    before = max(m for m in months if m < energy["since"][:7])
+    after = max(m for m in months if m <= energy["detected_at"][:7])
+    assert energy["score_before"] == pytest.approx(
+        _torch_probability(registry, monthly, before), abs=1e-4
+    )
+    assert energy["score_after"] == pytest.approx(
+        _torch_probability(registry, monthly, after), abs=1e-4
+    )
+    from models.registry import ModelRegistry
+
+    assert energy["model_version"] == ModelRegistry(registry).latest("demo-iot").version
+    assert f"before {energy['score_before']:.1%}" in output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--model", "demo-iot"), "--model, --version and --features need --registry"),
+        (("--registry", "REG"), "--registry needs --model"),
+        (("--registry", "REG", "--model", "demo-iot", "--features", "none.csv"),
+         "none.csv: no monthly indicators"),
+        (("--registry", "REG", "--model", "demo-sme"), "demo-sme"),
+    ],
+)  # fmt: skip
+def test_the_commands_score_options_are_checked_before_any_state(
+    small_node: tuple[Path, dict[str, pd.DataFrame]],
+    tmp_path: Path,
+    options: tuple[str, ...],
+    message: str,
+) -> None:
+    node, _ = small_node
+    registry = _register_iot(tmp_path / "registry")
+    given = [str(registry) if o == "REG" else str(tmp_path / o) if o.endswith(".csv") else o
+             for o in options]  # fmt: skip
+
+    code, output = _monitor(
+        "--factory", "F1", "--subject", NORTH, "--node", node, "--state", tmp_path / "m.db",
+        *given,
+    )  # fmt: skip
+
+    assert code == 1, output
+    assert message in output and "Traceback" not in output
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_readings_from_a_csv_need_the_indicators_named(tmp_path: Path) -> None:
+    registry = _register_iot(tmp_path / "registry")
+    (tmp_path / "r.csv").write_text("timestamp,kwh\n2025-01-06 00:00:00,1.0\n")
+
+    code, output = _monitor(
+        "--factory", "F1", "--subject", NORTH, "--readings", tmp_path / "r.csv",
+        "--state", tmp_path / "m.db", "--registry", registry, "--model", "demo-iot",
+    )  # fmt: skip
+
+    assert code == 1
+    assert "--registry with --readings needs --features" in output
+    assert not (tmp_path / "m.db").exists()
