@@ -19,6 +19,7 @@ import pandas as pd
 
 __all__ = [
     "CONSENT_AS_OF",
+    "FACTORY_CLOSURES",
     "LABEL_HORIZON_MONTHS",
     "LOCAL_TZ",
     "OUTCOMES_OBSERVED_UNTIL",
@@ -34,8 +35,8 @@ LABEL_HORIZON_MONTHS: Final = 12
 OUTCOMES_OBSERVED_UNTIL: Final = pd.Timestamp("2026-06-01", tz=LOCAL_TZ)
 """Exclusive end of the repayment-outcome history the label holders have."""
 
-# Whole-factory closures around the Spring Festival and National Day (local dates, inclusive).
-_CLOSURES: Final = (
+#: Whole-factory closures around the Spring Festival and National Day (local dates, inclusive).
+FACTORY_CLOSURES: Final = (
     ("2023-01-14", "2023-01-29"),
     ("2023-10-01", "2023-10-06"),
     ("2024-02-03", "2024-02-19"),
@@ -88,7 +89,7 @@ class ObservationWindow:
     def closed_day(self) -> np.ndarray:
         """Whether each day falls in a whole-factory holiday closure."""
         closed = np.zeros(self.n_days, dtype=bool)
-        for first, last in _CLOSURES:
+        for first, last in FACTORY_CLOSURES:
             lo = pd.Timestamp(first, tz=LOCAL_TZ)
             hi = pd.Timestamp(last, tz=LOCAL_TZ)
             closed |= np.asarray((self.days >= lo) & (self.days <= hi))

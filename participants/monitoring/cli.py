@@ -12,6 +12,7 @@ from rich.console import Console
 from models.errors import ModelsError
 from participants.edge import MONTHLY_FILE, RAW_DATABASE, EdgeError, EdgeSettings
 
+from .closures import load_closures
 from .monitor import FactoryMonitor
 from .node_readings import DEFAULT_TIMEZONE, raw_database, readings_from_node
 from .readings import read_readings
@@ -44,6 +45,10 @@ def monitor_command(
     ] = Path("monitor.sqlite"),
     watches: Annotated[
         Path | None, typer.Option(help="TOML overriding the default watches.")
+    ] = None,
+    closures: Annotated[
+        Path | None,
+        typer.Option(help="CSV first,last[,reason] of planned closures: days left out."),
     ] = None,
     idle_kwh: Annotated[
         float | None,
@@ -102,6 +107,7 @@ def monitor_command(
             idle_kwh=idle_kwh,
             state=state,
             score=None if scorer is None else scorer.score,
+            closures=load_closures(closures) if closures is not None else (),
         )
     except (ModelsError, EdgeError) as exc:
         console.print(f"[bold red]error[/]: {exc}")

@@ -15,7 +15,9 @@ goes to its detector:
 
 A detection becomes a :class:`ChangeEvent` if the change, located by ``ruptures`` in the
 last eight weeks of daily values, is at least the watch's ``min_change``; an indicator
-raises at most one event per fortnight. With ``state`` the monitor keeps its whole state
+raises at most one event per fortnight. Days of a planned closure (:mod:`.closures`) are
+left out: they become no day record and reach no detector, so the weeks compared are
+working weeks. With ``state`` the monitor keeps its whole state
 in one SQLite file, saved in one transaction whenever a day closes or an event is raised,
 with the events not yet acknowledged by the coordinator: after a crash it resumes from
 the last save, and readings at or before the last one it saw are skipped (counted).
@@ -34,6 +36,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from .closures import Closure, closed_days
 from .events import ChangeEvent, locate_change
 from .watches import BINARY, DEFAULT_WATCHES, Watch
 
@@ -91,6 +94,7 @@ class FactoryMonitor:
     ``idle_kwh``: a reading without a running state counts as running above this energy;
     without it (and without states) running hours and failure rates are not watched.
     ``score``: adds the firm's score before and after to each event (:mod:`.scoring`).
+    ``closures``: the plant's planned closures, whose days are left out.
     """
 
     def __init__(
@@ -102,8 +106,10 @@ class FactoryMonitor:
         idle_kwh: float | None = None,
         state: Path | None = None,
         score: Callable[[ChangeEvent], ChangeEvent] | None = None,
+        closures: Iterable[Closure] = (),
     ) -> None:
         self.factory = factory
+        self._closed = closed_days(closures)
         self._score = score
         self.subject_id = subject_id
         self.watches = dict(watches)
@@ -158,6 +164,8 @@ class FactoryMonitor:
         return events
 
     def _take(self, day: _Day, reading: Reading) -> list[ChangeEvent]:
+        if day.day in self._closed:
+            return []
         day.readings += 1
         day.energy += reading.kwh
         running = reading.running
@@ -177,6 +185,8 @@ class FactoryMonitor:
         return self._event(watch, reading.at, extra=day)
 
     def _close(self, day: _Day, at: datetime) -> list[ChangeEvent]:
+        if day.day in self._closed:
+            return []
         state = self._state
         state.days.append(day)
         events: list[ChangeEvent] = []
