@@ -29,11 +29,7 @@ the webhook receiving the alert, per alert.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -63,14 +59,6 @@ FACTORIES, QUICK_FACTORIES = 1_000, 40
 STREAM_DAYS: Final = 14
 WARM_DAYS: Final = 150
 INSTITUTION: Final = "bench-bank"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def steel_readings() -> tuple[np.ndarray, np.ndarray]:
@@ -179,80 +167,6 @@ def _quantiles(values: list[float]) -> dict[str, float] | None:
 # --- latency ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _thread_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield loop
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-
-
-class _Receiver:
-    """The lender's webhook: verifies each delivery and notes when it arrived."""
-
-    def __init__(self, secret: str | None = None) -> None:
-        self.secret = secret
-        self.arrived: dict[str, float] = {}
-        self.bad = 0
-
-    async def handle(self, request: Any) -> Any:
-        from aiohttp import web
-
-        from coordinator.monitoring.webhooks import WebhookSignatureError, verify
-
-        body = await request.read()
-        try:
-            assert self.secret is not None
-            verify(secret=self.secret, headers=dict(request.headers), body=body)
-        except (AssertionError, WebhookSignatureError):
-            self.bad += 1
-            return web.Response(status=401)
-        import json
-
-        self.arrived[json.loads(body)["data"]["event_id"]] = time.perf_counter()
-        return web.Response(status=204)
-
-
-def _start_receiver(loop: asyncio.AbstractEventLoop, receiver: _Receiver, port: int) -> Any:
-    from aiohttp import web
-
-    async def start() -> Any:
-        app = web.Application()
-        app.router.add_post("/hook", receiver.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    return asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
-
-
-def _serve(root: Path, port: int) -> tuple[Any, threading.Thread]:
-    import uvicorn
-
-    from coordinator.serving.app import create_app
-    from coordinator.serving.service import ServingState
-    from coordinator.serving.settings import ServeSettings
-
-    state = ServingState.from_settings(ServeSettings.for_root(root))
-    config = uvicorn.Config(
-        create_app(state), host="127.0.0.1", port=port, log_level="error", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise BenchError("monitoring: the coordinator's API did not start")
-        time.sleep(0.05)
-    return server, thread
-
-
 def _set_up(root: Path, factories: list[str]) -> dict[str, str]:
     """Loans, consent and node apps for ``factories``; each node's client secret."""
     from consent.grants import GrantEvent
@@ -293,7 +207,11 @@ def _set_up(root: Path, factories: list[str]) -> dict[str, str]:
 
 
 def latency(work: Path, stamps: np.ndarray, kwh: np.ndarray, *, factories: int) -> dict[str, Any]:
+    from coordinator.monitoring.receiver import WebhookReceiver
     from coordinator.monitoring.webhooks import Outbox
+    from coordinator.serving.loopback import serve_on_loopback
+    from coordinator.serving.service import ServingState
+    from coordinator.serving.settings import ServeSettings
     from participants.monitoring import FactoryMonitor, Reading
     from participants.monitoring.reporting import CoordinatorLink
 
@@ -301,13 +219,6 @@ def latency(work: Path, stamps: np.ndarray, kwh: np.ndarray, *, factories: int) 
     names = [f"factory-{i:04d}" for i in range(factories)]
     progress(f"monitoring: loans, consent and node apps for {factories:,} factories")
     secrets = _set_up(root, names)
-    api_port, hook_port = _free_port(), _free_port()
-    receiver = _Receiver()
-    outbox = Outbox(root / "serving" / "webhooks.sqlite")
-    receiver.secret = outbox.set_endpoint(
-        institution=INSTITUTION, url=f"http://127.0.0.1:{hook_port}/hook"
-    )
-    outbox.close()
     rng = np.random.default_rng([SEED, 1_000])
     warm = WARM_DAYS * 96
     stream = STREAM_DAYS * 96
@@ -330,13 +241,13 @@ def latency(work: Path, stamps: np.ndarray, kwh: np.ndarray, *, factories: int) 
     handed: dict[str, float] = {}
     posted: dict[str, float] = {}
     answers: dict[int, int] = {}
-    with _thread_loop() as loop:
-        runner = _start_receiver(loop, receiver, hook_port)
-        server, thread = _serve(root, api_port)
+    state = ServingState.from_settings(ServeSettings.for_root(root))
+    with WebhookReceiver() as receiver, serve_on_loopback(state) as url:
+        outbox = Outbox(root / "serving" / "webhooks.sqlite")
+        receiver.secret = outbox.set_endpoint(institution=INSTITUTION, url=receiver.url)
+        outbox.close()
         links = {
-            i: CoordinatorLink(
-                f"http://127.0.0.1:{api_port}", client_id=names[i], client_secret=secrets[names[i]]
-            )
+            i: CoordinatorLink(url, client_id=names[i], client_secret=secrets[names[i]])
             for i in range(factories)
         }
         progress(f"monitoring: streaming {STREAM_DAYS} days of readings from {factories:,} nodes")
@@ -354,14 +265,9 @@ def latency(work: Path, stamps: np.ndarray, kwh: np.ndarray, *, factories: int) 
                     answers[answer.status_code] = answers.get(answer.status_code, 0) + 1
                     posted[event.event_id] = time.perf_counter()
         streamed_s = time.perf_counter() - started
-        deadline = time.monotonic() + 30
-        while len(receiver.arrived) < len(handed) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        server.should_exit = True
-        thread.join(timeout=30)
+        receiver.wait(len(handed), timeout_s=30)
         for link in links.values():
             link.close()
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
     total = [1000 * (receiver.arrived[e] - handed[e]) for e in handed if e in receiver.arrived]
     api = [1000 * (posted[e] - handed[e]) for e in handed]
     return {
@@ -372,7 +278,7 @@ def latency(work: Path, stamps: np.ndarray, kwh: np.ndarray, *, factories: int) 
         "alerts": len(handed),
         "delivered": len(total),
         "answers": answers,
-        "bad_signatures": receiver.bad,
+        "bad_signatures": receiver.rejected,
         "total_ms": _ms(total),
         "api_ms": _ms(api),
     }

@@ -297,6 +297,22 @@ def apps_add(
     Console(stderr=True).print("Keep the secret now: it is not stored and cannot be shown again.")
 
 
+@apps_cli.command("revoke")
+def apps_revoke(
+    client_id: Annotated[str, typer.Argument(help="The app's client id.")],
+    state_dir: StateOption = Path("fedrisk-demo/serving"),
+) -> None:
+    """Remove an app: its client secret stops working (issued tokens expire as usual)."""
+    from .serving.apps import AppRegistry
+
+    try:
+        AppRegistry(state_dir / "apps.json").revoke(client_id)
+    except ValueError as exc:
+        Console(stderr=True).print(f"[bold red]error[/]: {exc}")
+        raise typer.Exit(code=1) from None
+    Console(stderr=True).print(f"app {client_id} revoked")
+
+
 @apps_cli.command("list")
 def apps_list(state_dir: StateOption = Path("fedrisk-demo/serving")) -> None:
     """The registered apps, their institutions, scopes and quotas."""

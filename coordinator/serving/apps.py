@@ -130,6 +130,17 @@ class AppRegistry:
         self._save()
         return secret
 
+    def revoke(self, client_id: str) -> None:
+        """Remove an app: its secret no longer authenticates (tokens issued before stay
+        valid until they expire)."""
+        self._refresh()
+        if client_id not in self._apps:
+            known = ", ".join(sorted(self._apps)) or "none"
+            raise ValueError(f"no app {client_id!r}; registered apps: {known}")
+        del self._apps[client_id]
+        self._verified = {k: v for k, v in self._verified.items() if k[0] != client_id}
+        self._save()
+
     def authenticate(self, client_id: str, secret: str) -> LendingApp | None:
         """The app if ``secret`` is its client secret (constant-time), else ``None``."""
         app = self.get(client_id)

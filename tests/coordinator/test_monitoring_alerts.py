@@ -4,10 +4,7 @@ event, only to its own institution."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -16,13 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from aiohttp import web
 
 from coordinator.monitoring.loans import Loan, LoanBook, read_loans
-from coordinator.monitoring.webhooks import WebhookSignatureError, verify
-from coordinator.serving.app import create_app
+from coordinator.monitoring.receiver import WebhookReceiver
 from coordinator.serving.apps import AppRegistry
+from coordinator.serving.loopback import serve_on_loopback
 from coordinator.serving.service import ServingState
 from coordinator.serving.settings import ServeSettings
 from models.errors import DataError
@@ -32,35 +27,6 @@ from tests.support.serving import grant_body
 BANK = "demo-bank"
 FACTORY = "factory-001"
 SUBJECT = "91330100MA27XYZ12A"
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Hook:
-    """The lender's webhook on loopback: verifies each delivery; answers as told."""
-
-    def __init__(self) -> None:
-        self.secret = ""
-        self.received: list[dict[str, Any]] = []
-        self.rejected = 0
-        self.answers: list[int] = []
-        self.port = _port()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            verify(secret=self.secret, headers=dict(request.headers), body=body)
-        except WebhookSignatureError:
-            self.rejected += 1
-            return web.Response(status=401)
-        status = self.answers.pop(0) if self.answers else 204
-        if status < 300:
-            self.received.append(json.loads(body))
-        return web.Response(status=status)
 
 
 @pytest.fixture
@@ -83,35 +49,11 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     book = LoanBook(state_dir / "monitoring.sqlite")
     book.put([Loan("L-1", SUBJECT, FACTORY, BANK, date(2025, 1, 1))])
     book.close()
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    hook = Hook()
-
-    async def start() -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/hook", hook.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", hook.port).start()
-        return runner
-
-    runner = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     state = ServingState.from_settings(settings)
-    port = _port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    yield {"client": client, "secrets": secrets, "hook": hook, "state": state}
-    client.close()
-    server.should_exit = True
-    thread.join(10)
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
+    with WebhookReceiver() as hook, serve_on_loopback(state) as url:
+        client = httpx.Client(base_url=url, timeout=10)
+        yield {"client": client, "secrets": secrets, "hook": hook, "state": state}
+        client.close()
 
 
 def _token(world: dict[str, Any], client_id: str, who: str) -> dict[str, str]:
@@ -157,7 +99,7 @@ def _set_hook(world: dict[str, Any]) -> None:
     hook = world["hook"]
     answer = world["client"].put(
         "/v1/webhook",
-        json={"url": f"http://127.0.0.1:{hook.port}/hook"},
+        json={"url": hook.url},
         headers=_token(world, "lender-app", "lender"),
     )
     assert answer.status_code == 200, answer.text

@@ -50,3 +50,23 @@ def test_secrets_are_fresh_and_only_their_hash_is_kept(tmp_path: Path) -> None:
     assert first != second
     assert first not in stored and second not in stored
     assert registry.authenticate("farmer-app", second) is None
+
+
+def test_a_revoked_app_no_longer_authenticates_and_its_id_can_be_reused(tmp_path: Path) -> None:
+    registry, secret = add_app(tmp_path)
+    assert registry.authenticate("farmer-app", secret) is not None  # remembered as verified
+
+    registry.revoke("farmer-app")
+    again = AppRegistry(tmp_path / "apps.json")
+    fresh = again.add("farmer-app", institution="demo-bank", scopes=["score:*"])
+
+    assert registry.authenticate("farmer-app", secret) is None
+    assert again.authenticate("farmer-app", secret) is None
+    assert again.authenticate("farmer-app", fresh) is not None
+
+
+def test_revoking_an_unknown_app_names_the_registered_ones(tmp_path: Path) -> None:
+    registry, _ = add_app(tmp_path)
+
+    with pytest.raises(ValueError, match=r"no app 'farmer-ap'; registered apps: farmer-app"):
+        registry.revoke("farmer-ap")
