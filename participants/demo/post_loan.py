@@ -41,6 +41,7 @@ __all__ = [
 
 #: Where the first drop ends and the second begins (local date).
 CUTOFF: Final = date(2025, 4, 1)
+_CUTOFF_DAY: Final = pd.Timestamp(CUTOFF)
 _LATER_DATES: Final = ("produced_on", "shipped_on", "paid_on")
 _SCRIPTED_KINDS: Final = frozenset(
     {"electricity_15min", "machine_runs", "machine_counters_daily", "mes_daily", "erp_orders"}
@@ -61,11 +62,6 @@ class ScriptedEvent:
     first: date
     last: date | None = None
     factor: float = 0.6
-
-    def describe(self) -> str:
-        if self.kind == "energy_drop":
-            return f"energy use and output {self.factor - 1:+.0%} from {self.first}"
-        return f"the plant stands still from {self.first} to {self.last}"
 
 
 def pick_loan_firms(raw: Path, *, count: int, seed: int) -> list[str]:
@@ -110,7 +106,7 @@ def drop_readings(
             continue
         if part == "second":
             for event in scripted:
-                _script(kind.name, frame, event)
+                _script(kind, frame, event)
         folder = inbox / kind.name
         folder.mkdir(parents=True, exist_ok=True)
         out = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
@@ -130,39 +126,36 @@ def _days(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values).dt.normalize()
 
 
-def _day(value: date) -> pd.Timestamp:
-    return pd.Timestamp(value)
-
-
 def _part(kind: RawKind, frame: pd.DataFrame, part: str) -> pd.DataFrame | None:
     column = _time_column(kind)
     if column is None:  # the machine register: once, with the first drop
         return frame if part == "first" else None
-    early = _days(frame[column]) < _day(CUTOFF)
+    early = _days(frame[column]) < _CUTOFF_DAY
     if kind.name != "erp_orders":
         return frame[early if part == "first" else ~early].copy()
     later = np.zeros(len(frame), dtype=bool)
     for name in _LATER_DATES:
-        later |= (frame[name].notna() & (_days(frame[name]) >= _day(CUTOFF))).to_numpy()
+        later |= (frame[name].notna() & (_days(frame[name]) >= _CUTOFF_DAY)).to_numpy()
     if part == "second":
         return frame[~early | later].copy()
     first = frame[early].copy()
     for name in _LATER_DATES:
         known = first[name].notna()
-        first.loc[known & (_days(first[name]) >= _day(CUTOFF)), name] = None
+        first.loc[known & (_days(first[name]) >= _CUTOFF_DAY), name] = None
     return first
 
 
-def _script(kind: str, frame: pd.DataFrame, event: ScriptedEvent) -> None:
-    """Apply ``event`` to ``frame`` (one kind's rows of the second drop) in place."""
-    column = {"electricity_15min": "ts", "machine_runs": "run_start",
-              "erp_orders": "produced_on"}.get(kind, "day")  # fmt: skip
-    if column not in frame.columns or kind not in _SCRIPTED_KINDS:
+def _script(raw_kind: RawKind, frame: pd.DataFrame, event: ScriptedEvent) -> None:
+    """Apply ``event`` to ``frame`` (one kind's rows of the second drop) in place; an order
+    is hit by the day it is made."""
+    kind = raw_kind.name
+    column = "produced_on" if kind == "erp_orders" else _time_column(raw_kind)
+    if kind not in _SCRIPTED_KINDS or column is None:
         return
     days = _days(frame[column])
-    last = _day(event.last) if event.last is not None else pd.Timestamp.max
+    last = pd.Timestamp(event.last) if event.last is not None else pd.Timestamp.max
     hit = (frame["firm_id"] == event.firm) & frame[column].notna()
-    hit = (hit & (days >= _day(event.first)) & (days <= last)).to_numpy()
+    hit = (hit & (days >= pd.Timestamp(event.first)) & (days <= last)).to_numpy()
     if not hit.any():
         return
     if event.kind == "energy_drop":

@@ -17,10 +17,10 @@ A detection becomes a :class:`ChangeEvent` if the change, located by ``ruptures`
 last eight weeks of daily values, is at least the watch's ``min_change``; an indicator
 raises at most one event per fortnight. Days of a planned closure (:mod:`.closures`) are
 left out: they become no day record and reach no detector, so the weeks compared are
-working weeks. With ``state`` the monitor keeps its whole state
-in one SQLite file, saved in one transaction whenever a day closes or an event is raised,
-with the events not yet acknowledged by the coordinator: after a crash it resumes from
-the last save, and readings at or before the last one it saw are skipped (counted).
+working weeks. With ``state`` the monitor keeps its whole state in one SQLite file, saved
+in one transaction whenever a day closes or an event is raised, with the events not yet
+acknowledged by the coordinator: after a crash it resumes from the last save, and readings
+at or before the last one it saw are skipped (counted).
 """
 
 from __future__ import annotations
